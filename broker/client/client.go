@@ -1,0 +1,197 @@
+// Package client is the Go client of the broker's client API, used by every
+// submitter (the bot, `cocoon ask`, the gateway).
+//
+//	c := client.New("http://127.0.0.1:7700", token)
+//	id, err := c.Submit(ctx, &wire.SubmitRequest{Model: "tiny:latest", ...})
+//	err = c.Follow(ctx, id, func(e wire.Event) error { ...; return nil })
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// Client talks to one broker.
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (default: one without a timeout, as
+// event streams are long-lived).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// New returns a client for the broker at base (e.g. http://127.0.0.1:7700).
+func New(base, token string, opts ...Option) *Client {
+	c := &Client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// ErrUnavailable wraps transport failures: the broker could not be reached.
+var ErrUnavailable = errors.New("broker unavailable")
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func decodeError(resp *http.Response) error {
+	var eb wire.ErrorBody
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &eb) == nil && eb.Error != nil {
+		eb.Error.Status = resp.StatusCode
+		return eb.Error
+	}
+	return &wire.Error{Code: wire.CodeUnavailable, Status: resp.StatusCode,
+		Message: fmt.Sprintf("broker answered %s", resp.Status)}
+}
+
+// Submit stores a job and returns the broker's acknowledgement. Submit is
+// idempotent by job id, so a caller whose acknowledgement was lost may
+// submit the same request again.
+func (c *Client) Submit(ctx context.Context, req *wire.SubmitRequest) (*wire.SubmitResponse, error) {
+	if req.ID == "" {
+		req.ID = wire.NewJobID(req.Model)
+	}
+	var out wire.SubmitResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Status returns a job's state.
+func (c *Client) Status(ctx context.Context, id string) (*wire.JobStatus, error) {
+	var out wire.JobStatus
+	return &out, c.do(ctx, http.MethodGet, "/v1/jobs/"+id, nil, &out)
+}
+
+// Cancel cancels a job (queued or running).
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/v1/jobs/"+id+"/cancel", nil, nil)
+}
+
+// Models lists the models the pool serves now.
+func (c *Client) Models(ctx context.Context) ([]wire.ModelInfo, error) {
+	var out []wire.ModelInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/models", nil, &out)
+}
+
+// Follow calls fn with every event of job id, in order, until a terminal
+// event (returned to fn too) or an error. If the connection drops it
+// resumes after the last event seen, so fn never sees an event twice.
+func (c *Client) Follow(ctx context.Context, id string, fn func(wire.Event) error) error {
+	after := ""
+	failures := 0
+	for {
+		done, err := c.followOnce(ctx, id, &after, fn)
+		if done || ctx.Err() != nil {
+			return err
+		}
+		var we *wire.Error
+		if errors.As(err, &we) && we.Status != http.StatusServiceUnavailable {
+			return err
+		}
+		if err != nil {
+			failures++
+			if failures > 30 {
+				return err
+			}
+		} else {
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(min(failures, 10)) * 100 * time.Millisecond):
+		}
+	}
+}
+
+// errStop ends a stream after fn saw a terminal event.
+func (c *Client) followOnce(ctx context.Context, id string, after *string, fn func(wire.Event) error) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/jobs/"+id+"/events", nil)
+	if err != nil {
+		return true, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "text/event-stream")
+	if *after != "" {
+		req.Header.Set("Last-Event-ID", *after)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, decodeError(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var e wire.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return true, fmt.Errorf("bad event from broker: %w", err)
+		}
+		*after = e.ID
+		if err := fn(e); err != nil {
+			return true, err
+		}
+		if e.Terminal() {
+			return true, nil
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return false, nil
+}

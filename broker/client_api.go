@@ -1,0 +1,246 @@
+package broker
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+var (
+	modelRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
+	userRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
+)
+
+func (b *Broker) clientRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/jobs", b.serviceAuth(b.handleSubmit))
+	mux.HandleFunc("GET /v1/jobs/{id}", b.serviceAuth(b.handleStatus))
+	mux.HandleFunc("GET /v1/jobs/{id}/events", b.serviceAuth(b.handleEvents))
+	mux.HandleFunc("POST /v1/jobs/{id}/cancel", b.serviceAuth(b.handleCancel))
+	mux.HandleFunc("GET /v1/models", b.serviceAuth(b.handleModels))
+	mux.HandleFunc("GET /v1/pool", b.serviceAuth(b.handlePool))
+}
+
+func (b *Broker) serviceAuth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(b.cfg.Token)) != 1 {
+			unauthorized(w, "missing or wrong service token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// validateSubmit checks a submit request's clear metadata.
+func (b *Broker) validateSubmit(req *wire.SubmitRequest) *wire.Error {
+	bad := func(field, f string, a ...any) *wire.Error {
+		return &wire.Error{Code: wire.CodeBadRequest, Field: field, Message: fmt.Sprintf(f, a...), Status: http.StatusBadRequest}
+	}
+	switch {
+	case !modelRe.MatchString(req.Model):
+		return bad("model", "want a model name like tiny:latest")
+	case !userRe.MatchString(req.User):
+		return bad("user", "want a user id like tg:42")
+	case req.MaxTokens < 1 || req.MaxTokens > b.cfg.MaxTokens:
+		return bad("max_tokens", "must be 1..%d", b.cfg.MaxTokens)
+	case req.PromptBytes < 0:
+		return bad("prompt_bytes", "must not be negative")
+	case req.PromptBytes > b.cfg.MaxPromptBytes:
+		return &wire.Error{Code: wire.CodeTooLarge, Field: "prompt_bytes", Status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("prompt is %d bytes; the limit is %d (COCOON_MAX_PROMPT_BYTES)", req.PromptBytes, b.cfg.MaxPromptBytes)}
+	case len(req.Payload) == 0:
+		return bad("payload", "must not be empty")
+	case len(req.Payload) > b.cfg.MaxPayload:
+		return &wire.Error{Code: wire.CodeTooLarge, Field: "payload", Status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("payload is %d bytes; the limit is %d", len(req.Payload), b.cfg.MaxPayload)}
+	case len(req.Eligible) > 64:
+		return bad("eligible", "at most 64 workers")
+	}
+	for _, id := range req.Eligible {
+		if !userRe.MatchString(id) {
+			return bad("eligible", "bad worker id %q", id)
+		}
+	}
+	if req.ID == "" {
+		req.ID = wire.NewJobID(req.Model)
+	} else if shard, err := wire.ParseJobID(req.ID); err != nil {
+		return bad("id", "%v", err)
+	} else if shard != wire.ShardOf(req.Model) {
+		return bad("id", "job id shard %d does not match model %q (want wire.NewJobID(model))", shard, req.Model)
+	}
+	return b.checkCapacity(req.Model)
+}
+
+// checkCapacity tells an unknown model from a known one nobody can run now.
+func (b *Broker) checkCapacity(model string) *wire.Error {
+	var served []string
+	known := false
+	for _, w := range b.reg.live() {
+		for _, m := range w.Models {
+			if m.Name == model {
+				known = true
+				if !w.Draining {
+					return nil
+				}
+			}
+		}
+		if !w.Draining {
+			for _, m := range w.Models {
+				served = append(served, m.Name)
+			}
+		}
+	}
+	if known || len(served) == 0 {
+		return &wire.Error{Code: wire.CodeNoCapacity, Status: http.StatusServiceUnavailable, RetryAfterMs: 5000,
+			Message: fmt.Sprintf("no worker can run %q right now", model)}
+	}
+	return &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound, Models: dedupe(served),
+		Message: fmt.Sprintf("model %q is not served; the pool serves %v", model, dedupe(served))}
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (b *Broker) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	if b.draining.Load() {
+		writeErr(w, http.StatusServiceUnavailable, &wire.Error{Code: wire.CodeUnavailable, Message: "broker is shutting down", RetryAfterMs: 1000})
+		return
+	}
+	var req wire.SubmitRequest
+	if !decodeBody(w, r, int64(b.cfg.MaxPayload)*2+64<<10, &req) {
+		return
+	}
+	if e := b.validateSubmit(&req); e != nil {
+		writeErr(w, e.Status, e)
+		return
+	}
+	pos, err := b.store.Submit(r.Context(), &req)
+	if errors.Is(err, ErrBusy) {
+		writeErr(w, http.StatusTooManyRequests, &wire.Error{Code: wire.CodeBusy, RetryAfterMs: 2000,
+			Message: fmt.Sprintf("the %s queue is full (%d waiting); retry later", req.Model, pos)})
+		return
+	}
+	if err != nil {
+		b.internal(w, "submit", err)
+		return
+	}
+	b.notify.notify(req.Model)
+	writeJSON(w, http.StatusAccepted, wire.SubmitResponse{JobID: req.ID, Position: pos})
+}
+
+func (b *Broker) internal(w http.ResponseWriter, op string, err error) {
+	ref := randHex(4)
+	b.log.Error(op, "ref", ref, "err", err)
+	writeErr(w, http.StatusServiceUnavailable, &wire.Error{Code: wire.CodeUnavailable, RetryAfterMs: 1000,
+		Message: "temporarily unavailable (ref " + ref + ")"})
+}
+
+func (b *Broker) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := b.store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "unknown job"})
+		return
+	}
+	if err != nil {
+		b.internal(w, "status", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (b *Broker) handleCancel(w http.ResponseWriter, r *http.Request) {
+	before, err := b.store.Cancel(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "unknown job"})
+		return
+	}
+	if err != nil {
+		b.internal(w, "cancel", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"previous_state": before})
+}
+
+func (b *Broker) handleModels(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, b.reg.models())
+}
+
+func (b *Broker) handlePool(w http.ResponseWriter, r *http.Request) {
+	ws := b.reg.live()
+	for _, x := range ws {
+		x.TokenHash, x.Quote = "", nil
+	}
+	writeJSON(w, http.StatusOK, ws)
+}
+
+// handleEvents streams a job's events as server-sent events, starting after
+// the Last-Event-ID header or the after query parameter, until a terminal
+// event, the client leaving, or the broker draining (the client resumes).
+func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := wire.ParseJobID(id); err != nil {
+		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "unknown job"})
+		return
+	}
+	if _, err := b.store.Get(r.Context(), id); errors.Is(err, ErrNotFound) {
+		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "unknown job"})
+		return
+	}
+	after := r.URL.Query().Get("after")
+	if h := r.Header.Get("Last-Event-ID"); h != "" {
+		after = h
+	}
+	fl, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if fl != nil {
+		fl.Flush()
+	}
+	ctx := r.Context()
+	for {
+		select {
+		case <-b.drainCh:
+			return
+		default:
+		}
+		evs, err := b.store.ReadEvents(ctx, id, after, 2*time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("read events", "job", id, "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		for _, e := range evs {
+			data, _ := json.Marshal(e)
+			fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+			after = e.ID
+		}
+		if fl != nil && len(evs) > 0 {
+			fl.Flush()
+		}
+		for _, e := range evs {
+			if e.Terminal() {
+				return
+			}
+		}
+	}
+}

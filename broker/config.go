@@ -1,0 +1,50 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a Broker. The zero value of every field but Redis and
+// Token means its default.
+type Config struct {
+	Redis          redis.UniversalClient
+	Addr           string        // listen address; default 127.0.0.1:7700
+	Token          string        // service token for the client API
+	AllowInsecure  bool          // accept insecure-dev workers (COCOON_ALLOW_INSECURE_WORKERS)
+	MaxPromptBytes int           // default 16384
+	MaxPayload     int           // sealed payload limit; default 1 MiB
+	MaxTokens      int           // per job; default 8192
+	Heartbeat      time.Duration // worker heartbeat interval; default lease/3
+	RecoverEvery   time.Duration // recoverer period; default 250ms
+	Store          StoreConfig
+	Verifier       EvidenceVerifier // checks TDX evidence at join; nil refuses TDX workers
+	Logger         *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:7700"
+	}
+	if c.MaxPromptBytes <= 0 {
+		c.MaxPromptBytes = 16384
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1 << 20
+	}
+	if c.MaxTokens <= 0 {
+		c.MaxTokens = 8192
+	}
+	c.Store.setDefaults()
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = c.Store.Lease / 3
+	}
+	if c.RecoverEvery <= 0 {
+		c.RecoverEvery = 250 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}

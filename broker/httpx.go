@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, e *wire.Error) {
+	if e.RetryAfterMs > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint((e.RetryAfterMs+999)/1000))
+	}
+	writeJSON(w, status, wire.ErrorBody{Error: e})
+}
+
+func badRequest(w http.ResponseWriter, field, format string, args ...any) {
+	writeErr(w, http.StatusBadRequest, &wire.Error{Code: wire.CodeBadRequest, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// decodeBody reads a JSON body of at most limit bytes into v, rejecting
+// unknown fields and trailing data, and answers 400/413 itself on failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		maxErr  *http.MaxBytesError
+		typeErr *json.UnmarshalTypeError
+		synErr  *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		writeErr(w, http.StatusRequestEntityTooLarge, &wire.Error{Code: wire.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", limit)})
+	case errors.As(err, &typeErr):
+		badRequest(w, typeErr.Field, "wrong type: want %s", typeErr.Type)
+	case errors.As(err, &synErr):
+		badRequest(w, "", "malformed JSON at byte %d: %v", synErr.Offset, err)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		badRequest(w, f, "unknown field")
+	case errors.Is(err, io.EOF):
+		badRequest(w, "", "empty body")
+	default:
+		badRequest(w, "", "malformed body: %v", err)
+	}
+	return false
+}
+
+// bearer extracts the bearer token of a request.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	writeErr(w, http.StatusUnauthorized, &wire.Error{Code: wire.CodeUnauthorized, Message: msg})
+}
+
+// writeJSONErr writes v as a 200 JSON body and reports whether it reached
+// the connection.
+func writeJSONErr(w http.ResponseWriter, v any) error {
+	w.WriteHeader(http.StatusOK)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return err
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package broker
+
+import "strconv"
+
+// Redis key schema. Every key of one queue shard carries the hash tag
+// {s<shard>} so all scripts of a shard run on one Redis Cluster node; the
+// worker registry and nonces have tags of their own. docs/architecture.md
+// lists the same schema.
+//
+//	cocoon:{s<N>}:job:<id>             hash   job envelope and state
+//	cocoon:{s<N>}:ev:<id>              stream job events (chunks, segments, terminal)
+//	cocoon:{s<N>}:rot:<model>          list   users with queued jobs, round-robin order
+//	cocoon:{s<N>}:uq:<model>|<user>    list   one user's queued job ids, FIFO
+//	cocoon:{s<N>}:depth:<model>        string queued jobs of the model
+//	cocoon:{s<N>}:leases               zset   job id -> lease deadline (ms)
+//	cocoon:{s<N>}:retry                zset   job id -> time it may run again (ms)
+//	cocoon:{s<N>}:dead                 list   dead-lettered job ids
+//	cocoon:{reg}:workers               hash   worker id -> registration (JSON)
+//	cocoon:{reg}:nonce:<hex>           string single-use join nonce (TTL)
+
+func shardPrefix(shard int) string { return "cocoon:{s" + strconv.Itoa(shard) + "}:" }
+
+func jobKey(shard int, id string) string    { return shardPrefix(shard) + "job:" + id }
+func eventsKey(shard int, id string) string { return shardPrefix(shard) + "ev:" + id }
+func rotationKey(shard int, model string) string {
+	return shardPrefix(shard) + "rot:" + model
+}
+func userQueueKey(shard int, model, user string) string {
+	return shardPrefix(shard) + "uq:" + model + "|" + user
+}
+func depthKey(shard int, model string) string { return shardPrefix(shard) + "depth:" + model }
+func leasesKey(shard int) string              { return shardPrefix(shard) + "leases" }
+func retryKey(shard int) string               { return shardPrefix(shard) + "retry" }
+func deadKey(shard int) string                { return shardPrefix(shard) + "dead" }
+
+const (
+	workersKey  = "cocoon:{reg}:workers"
+	noncePrefix = "cocoon:{reg}:nonce:"
+)

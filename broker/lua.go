@@ -1,0 +1,72 @@
+package broker
+
+// luaRequeue is shared by the scripts that take a job away from its worker
+// (fail, lease expiry): it decides between retry with backoff, dead letter
+// and failure, and writes the matching event. It is prepended to them.
+//
+// requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
+// returns "retry" | "dead" | "failed" | "gone".
+const luaRequeue = `
+local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
+  local jk = prefix .. 'job:' .. id
+  local ev = prefix .. 'ev:' .. id
+  local f = redis.call('HMGET', jk, 'state', 'attempts', 'achunks', 'seg')
+  redis.call('ZREM', prefix .. 'leases', id)
+  if not f[1] then return 'gone' end
+  local seg = tonumber(f[4] or '0')
+  if tonumber(f[3] or '0') > 0 then seg = seg + 1 end
+  local attempts = tonumber(f[2] or '0')
+  if not retryable then
+    redis.call('HSET', jk, 'state', 'failed', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
+    redis.call('XADD', ev, '*', 't', 'failed', 'e', reason)
+    redis.call('PEXPIRE', jk, ttl)
+    redis.call('PEXPIRE', ev, ttl)
+    return 'failed'
+  end
+  if attempts >= maxAttempts then
+    redis.call('HSET', jk, 'state', 'dead', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
+    redis.call('RPUSH', prefix .. 'dead', id)
+    redis.call('XADD', ev, '*', 't', 'dead', 'e', reason)
+    return 'dead'
+  end
+  local delay = backoffMs * math.pow(2, attempts - 1)
+  if delay > maxBackoffMs then delay = maxBackoffMs end
+  redis.call('HSET', jk, 'state', 'queued', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
+  redis.call('ZADD', prefix .. 'retry', now + delay, id)
+  redis.call('XADD', ev, '*', 't', 'retry', 'e', reason, 'a', attempts)
+  return 'retry'
+end
+`
+
+// luaEnqueue puts a queued job back in its user's queue (front) and the user
+// in the model's rotation. enqueue(prefix, id) returns 1 if enqueued.
+const luaEnqueue = `
+local function enqueue(prefix, id)
+  local jk = prefix .. 'job:' .. id
+  local f = redis.call('HMGET', jk, 'state', 'model', 'user')
+  if f[1] ~= 'queued' then return 0 end
+  local uq = prefix .. 'uq:' .. f[2] .. '|' .. f[3]
+  if redis.call('LPUSH', uq, id) == 1 then
+    redis.call('LPUSH', prefix .. 'rot:' .. f[2], f[3])
+  end
+  redis.call('INCR', prefix .. 'depth:' .. f[2])
+  return 1
+end
+`
+
+// luaHolder checks that worker holds job jk with lease token. It returns
+// nil when it does, else an error pair {code, message}.
+const luaHolder = `
+local function holder(jk, worker, lease)
+  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease')
+  if not f[1] then return {'not_found', 'unknown job'} end
+  if f[1] == 'cancelled' then
+    if f[2] == worker and f[3] == lease then return {'cancelled', 'job was cancelled'} end
+    return {'conflict', 'job is cancelled'}
+  end
+  if f[1] ~= 'leased' and f[1] ~= 'streaming' then return {'conflict', 'job is ' .. f[1]} end
+  if f[2] ~= worker then return {'conflict', 'job is held by another worker'} end
+  if f[3] ~= lease then return {'conflict', 'stale lease'} end
+  return nil
+end
+`

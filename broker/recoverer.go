@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// recoverer re-queues jobs whose lease expired and releases retries whose
+// backoff has passed, for every shard, every RecoverEvery. Several brokers
+// may run it at once: each pass is one atomic script per shard.
+func (b *Broker) recoverer(ctx context.Context) {
+	t := time.NewTicker(b.cfg.RecoverEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.recoverOnce(ctx)
+	}
+}
+
+func (b *Broker) recoverOnce(ctx context.Context) {
+	for shard := 0; shard < wire.NumShards; shard++ {
+		expired, requeued, err := b.store.Recover(ctx, shard)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("recover", "shard", shard, "err", err)
+			}
+			continue
+		}
+		if expired > 0 {
+			b.log.Info("leases expired", "shard", shard, "jobs", expired)
+		}
+		if requeued > 0 {
+			b.wakeAll()
+		}
+	}
+}
+
+// janitor refreshes the worker pool from Redis and drops expired workers.
+func (b *Broker) janitor(ctx context.Context) {
+	t := time.NewTicker(b.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := b.reg.refresh(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("registry refresh", "err", err)
+		}
+	}
+}
+
+func (b *Broker) wakeAll() {
+	for _, m := range b.reg.models() {
+		b.notify.notify(m.Name)
+	}
+}

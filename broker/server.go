@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// notifyChannel is the pub/sub channel submits announce their model on, so
+// a worker long-polling any broker wakes at once.
+const notifyChannel = "cocoon:notify"
+
+// Broker serves the client and worker APIs over one job store.
+type Broker struct {
+	cfg      Config
+	store    *Store
+	reg      *registry
+	notify   *notifier
+	log      *slog.Logger
+	verifier EvidenceVerifier
+
+	draining atomic.Bool
+	drainCh  chan struct{}
+	polls    sync.WaitGroup
+}
+
+// New validates cfg and returns a Broker.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("broker: Redis client is required")
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("broker: service token (COCOON_BROKER_TOKEN) is required")
+	}
+	cfg.setDefaults()
+	b := &Broker{
+		cfg:     cfg,
+		store:   NewStore(cfg.Redis, cfg.Store),
+		reg:     newRegistry(cfg.Redis, cfg.Store.Clock, 3*cfg.Heartbeat+time.Second),
+		notify:  newNotifier(),
+		log:     cfg.Logger,
+		drainCh: make(chan struct{}),
+	}
+	b.verifier = cfg.Verifier
+	if cfg.AllowInsecure {
+		b.log.Warn("accepting insecure-dev workers: their answers are NOT attested (COCOON_ALLOW_INSECURE_WORKERS=true)")
+	}
+	return b, nil
+}
+
+// Store exposes the job store (for admin tools and tests).
+func (b *Broker) Store() *Store { return b.store }
+
+// Handler returns the broker's HTTP handler (both APIs).
+func (b *Broker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	b.clientRoutes(mux)
+	b.workerRoutes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if b.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		if err := b.cfg.Redis.Ping(r.Context()).Err(); err != nil {
+			http.Error(w, "redis: unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// Start runs the background loops (recoverer, janitor, notifications)
+// until ctx ends.
+func (b *Broker) Start(ctx context.Context) {
+	_ = b.reg.refresh(ctx)
+	go b.recoverer(ctx)
+	go b.janitor(ctx)
+	go b.listen(ctx)
+}
+
+// listen relays other brokers' submit notifications to local long-polls.
+func (b *Broker) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		ps := b.cfg.Redis.Subscribe(ctx, notifyChannel)
+		ch := ps.Channel()
+		for m := range ch {
+			b.notify.notify(m.Payload)
+		}
+		ps.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Run serves on cfg.Addr until ctx ends, then shuts down in order: stop
+// handing out jobs (long-polls return what they hold), let in-flight
+// requests finish, stop background loops.
+func (b *Broker) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", b.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	b.Start(bg)
+	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	b.log.Info("broker listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	b.draining.Store(true)
+	close(b.drainCh)
+	b.wakeAll()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	b.polls.Wait()
+	b.log.Info("broker stopped")
+	return err
+}

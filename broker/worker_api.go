@@ -1,0 +1,340 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// EvidenceVerifier checks a joining worker's evidence against the nonce the
+// broker issued. It returns whether the worker is attested.
+type EvidenceVerifier interface {
+	Verify(ctx context.Context, req *wire.JoinRequest) (attested bool, err error)
+}
+
+const (
+	nonceTTL      = 60 * time.Second
+	maxLeaseBatch = 256
+	maxLeaseWait  = 30 * time.Second
+)
+
+func (b *Broker) workerRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/worker/nonce", b.handleNonce)
+	mux.HandleFunc("POST /v1/worker/join", b.handleJoin)
+	mux.HandleFunc("POST /v1/worker/lease", b.workerAuth(b.handleLease))
+	mux.HandleFunc("POST /v1/worker/report", b.workerAuth(b.handleReport))
+	mux.HandleFunc("POST /v1/worker/heartbeat", b.workerAuth(b.handleHeartbeat))
+	mux.HandleFunc("POST /v1/worker/leave", b.workerAuth(b.handleLeave))
+}
+
+type workerHandler func(http.ResponseWriter, *http.Request, *WorkerInfo)
+
+func (b *Broker) workerAuth(h workerHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		wi, ok := b.reg.auth(r.Context(), bearer(r))
+		if !ok {
+			unauthorized(w, "missing or unknown worker session token; join again")
+			return
+		}
+		h(w, r, wi)
+	}
+}
+
+func (b *Broker) handleNonce(w http.ResponseWriter, r *http.Request) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	if err := b.cfg.Redis.Set(r.Context(), noncePrefix+hex.EncodeToString(raw), "1", nonceTTL).Err(); err != nil {
+		b.internal(w, "nonce", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.NonceResponse{Nonce: raw, TTLMs: nonceTTL.Milliseconds()})
+}
+
+func (b *Broker) handleJoin(w http.ResponseWriter, r *http.Request) {
+	if b.draining.Load() {
+		writeErr(w, http.StatusServiceUnavailable, &wire.Error{Code: wire.CodeUnavailable, Message: "broker is shutting down", RetryAfterMs: 1000})
+		return
+	}
+	var req wire.JoinRequest
+	if !decodeBody(w, r, 1<<20, &req) {
+		return
+	}
+	if e := validateJoin(&req); e != nil {
+		writeErr(w, http.StatusBadRequest, e)
+		return
+	}
+	// The nonce is consumed before the evidence is checked: a failed join
+	// cannot be retried with the same nonce.
+	n, err := b.cfg.Redis.Del(r.Context(), noncePrefix+hex.EncodeToString(req.Nonce)).Result()
+	if err != nil {
+		b.internal(w, "join", err)
+		return
+	}
+	if n == 0 {
+		unauthorized(w, "nonce is unknown, expired or already used")
+		return
+	}
+	attested := false
+	switch req.Evidence.Type {
+	case wire.EvidenceInsecureDev:
+		if !b.cfg.AllowInsecure {
+			writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence.type",
+				Message: "insecure-dev workers are refused (set COCOON_ALLOW_INSECURE_WORKERS=true on the broker for development only)"})
+			return
+		}
+	default:
+		if b.verifier == nil {
+			writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence.type",
+				Message: fmt.Sprintf("evidence type %q is not accepted by this broker", req.Evidence.Type)})
+			return
+		}
+		attested, err = b.verifier.Verify(r.Context(), &req)
+		if err != nil {
+			writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence", Message: err.Error()})
+			return
+		}
+	}
+	wi := &WorkerInfo{Name: req.Name, Evidence: req.Evidence.Type, Attested: attested, SigningKey: req.SigningKey,
+		HPKEKey: req.HPKEKey, Quote: req.Evidence.Quote, Models: req.Models, Loaded: req.Loaded, MaxJobs: req.MaxJobs}
+	token, err := b.reg.add(r.Context(), wi)
+	if err != nil {
+		b.internal(w, "join", err)
+		return
+	}
+	b.log.Info("worker joined", "worker", wi.ID, "name", wi.Name, "evidence", wi.Evidence, "models", len(wi.Models))
+	writeJSON(w, http.StatusOK, wire.JoinResponse{WorkerID: wi.ID, Token: token,
+		LeaseMs: b.cfg.Store.Lease.Milliseconds(), HeartbeatMs: b.cfg.Heartbeat.Milliseconds()})
+}
+
+func validateJoin(req *wire.JoinRequest) *wire.Error {
+	bad := func(field, msg string) *wire.Error {
+		return &wire.Error{Code: wire.CodeBadRequest, Field: field, Message: msg}
+	}
+	switch {
+	case len(req.Nonce) != 32:
+		return bad("nonce", "must be the 32 bytes from /v1/worker/nonce")
+	case req.Evidence.Type == "":
+		return bad("evidence.type", "required")
+	case len(req.Models) == 0:
+		return bad("models", "a worker must serve at least one model")
+	case len(req.Models) > 64:
+		return bad("models", "at most 64 models")
+	case req.MaxJobs < 1 || req.MaxJobs > 1024:
+		return bad("max_jobs", "must be 1..1024")
+	case len(req.Name) > 64:
+		return bad("name", "at most 64 bytes")
+	}
+	for _, m := range req.Models {
+		if !modelRe.MatchString(m.Name) {
+			return bad("models", fmt.Sprintf("bad model name %q", m.Name))
+		}
+		if len(m.Digest) > 128 {
+			return bad("models", "digest too long")
+		}
+	}
+	return nil
+}
+
+// handleLease hands the worker up to Max jobs of the models it serves,
+// long-polling up to WaitMs when none is queued.
+func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerInfo) {
+	var req wire.LeaseRequest
+	if !decodeBody(w, r, 4<<10, &req) {
+		return
+	}
+	if req.Max < 1 || req.Max > maxLeaseBatch {
+		badRequest(w, "max", "must be 1..%d", maxLeaseBatch)
+		return
+	}
+	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
+	b.polls.Add(1)
+	defer b.polls.Done()
+	ctx := r.Context()
+	deadline := time.Now().Add(wait)
+	for {
+		if b.draining.Load() || wi.Draining {
+			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}})
+			return
+		}
+		waits := make([]<-chan struct{}, 0, len(wi.Models))
+		for _, m := range wi.Models {
+			waits = append(waits, b.notify.wait(m.Name))
+		}
+		jobs, err := b.leaseAny(ctx, wi, req.Max)
+		if err != nil {
+			b.internal(w, "lease", err)
+			return
+		}
+		left := time.Until(deadline)
+		if len(jobs) > 0 || left <= 0 {
+			b.sendLeased(w, wi, jobs)
+			return
+		}
+		if !waitAny(ctx, waits, min(left, 200*time.Millisecond)) {
+			return
+		}
+	}
+}
+
+// leaseAny leases from each model the worker serves until max jobs are taken.
+func (b *Broker) leaseAny(ctx context.Context, wi *WorkerInfo, max int) ([]wire.LeasedJob, error) {
+	var jobs []wire.LeasedJob
+	for _, m := range wi.Models {
+		got, err := b.store.Lease(ctx, m.Name, wi.ID, max-len(jobs))
+		if err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, got...)
+		if len(jobs) >= max {
+			break
+		}
+	}
+	return jobs, nil
+}
+
+// sendLeased writes leased jobs; if the worker is gone it hands them back
+// at once rather than letting their leases run out.
+func (b *Broker) sendLeased(w http.ResponseWriter, wi *WorkerInfo, jobs []wire.LeasedJob) {
+	if jobs == nil {
+		jobs = []wire.LeasedJob{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := writeJSONErr(w, wire.LeaseResponse{Jobs: jobs}); err != nil {
+		for _, j := range jobs {
+			_, _ = b.store.Fail(context.Background(), wi.ID, j.ID, j.Lease, "handoff to worker failed", true)
+		}
+	}
+}
+
+func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	// A goroutine per channel would be costly; models per worker are few, so
+	// fan in with a small select loop over a merged channel.
+	merged := make(chan struct{}, 1)
+	done := make(chan struct{})
+	defer close(done)
+	for _, c := range chans {
+		go func(c <-chan struct{}) {
+			select {
+			case <-c:
+				select {
+				case merged <- struct{}{}:
+				default:
+				}
+			case <-done:
+			}
+		}(c)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-merged:
+	case <-t.C:
+	}
+	return true
+}
+
+func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *WorkerInfo) {
+	var batch wire.ReportBatch
+	if !decodeBody(w, r, int64(b.cfg.MaxPayload)+1<<20, &batch) {
+		return
+	}
+	if len(batch.Reports) > 4096 {
+		badRequest(w, "reports", "at most 4096 reports per batch")
+		return
+	}
+	out := wire.ReportResults{Results: make([]wire.ReportResult, len(batch.Reports))}
+	for i := range batch.Reports {
+		out.Results[i] = b.report(r.Context(), wi, &batch.Reports[i])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+const maxChunkBytes = 64 << 10
+
+func (b *Broker) report(ctx context.Context, wi *WorkerInfo, rep *wire.Report) wire.ReportResult {
+	if _, err := wire.ParseJobID(rep.Job); err != nil {
+		return wire.ReportResult{Code: wire.CodeNotFound, Message: "unknown job"}
+	}
+	if rep.Lease == "" {
+		return wire.ReportResult{Code: wire.CodeBadRequest, Message: "lease is required"}
+	}
+	var err error
+	switch rep.Kind {
+	case wire.ReportChunk:
+		if len(rep.Data) > maxChunkBytes || rep.Tokens < 0 || rep.Tokens > 4096 {
+			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "chunk data over 64 KiB or bad token count"}
+		}
+		err = b.store.Chunk(ctx, wi.ID, rep)
+	case wire.ReportExtend:
+		err = b.store.Extend(ctx, wi.ID, rep.Job, rep.Lease)
+	case wire.ReportComplete:
+		if rep.PromptTokens < 0 || rep.CompletionTokens < 0 || len(rep.Receipt) > 64<<10 {
+			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "bad token counts or receipt"}
+		}
+		err = b.store.Complete(ctx, wi.ID, rep)
+	case wire.ReportFail:
+		reason := rep.Error
+		if len(reason) > 512 {
+			reason = reason[:512]
+		}
+		_, err = b.store.Fail(ctx, wi.ID, rep.Job, rep.Lease, "worker: "+reason, rep.Retryable)
+	default:
+		return wire.ReportResult{Code: wire.CodeBadRequest, Message: fmt.Sprintf("unknown report kind %q", rep.Kind)}
+	}
+	return resultOf(err)
+}
+
+func resultOf(err error) wire.ReportResult {
+	switch {
+	case err == nil:
+		return wire.ReportResult{}
+	case errors.Is(err, ErrCancelled):
+		return wire.ReportResult{Code: wire.CodeCancelled, Message: "job was cancelled: stop it"}
+	case errors.Is(err, ErrNotFound):
+		return wire.ReportResult{Code: wire.CodeNotFound, Message: "unknown job"}
+	case errors.Is(err, ErrConflict):
+		return wire.ReportResult{Code: wire.CodeConflict, Message: err.Error()}
+	case errors.Is(err, redis.Nil), errors.Is(err, context.Canceled):
+		return wire.ReportResult{Code: wire.CodeUnavailable, Message: err.Error()}
+	default:
+		return wire.ReportResult{Code: wire.CodeUnavailable, Message: "broker could not store the report; retry"}
+	}
+}
+
+func (b *Broker) handleHeartbeat(w http.ResponseWriter, r *http.Request, wi *WorkerInfo) {
+	var req wire.HeartbeatRequest
+	if !decodeBody(w, r, 1<<20, &req) {
+		return
+	}
+	if err := b.reg.touch(r.Context(), wi.ID, req.Running, req.Loaded, req.Draining); err != nil {
+		b.internal(w, "heartbeat", err)
+		return
+	}
+	var resp wire.HeartbeatResponse
+	for job, lease := range req.Jobs {
+		res := resultOf(b.store.Extend(r.Context(), wi.ID, job, lease))
+		if res.Code == wire.CodeCancelled || res.Code == wire.CodeConflict || res.Code == wire.CodeNotFound {
+			resp.Stop = append(resp.Stop, job)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (b *Broker) handleLeave(w http.ResponseWriter, r *http.Request, wi *WorkerInfo) {
+	if err := b.reg.remove(r.Context(), wi.ID); err != nil {
+		b.internal(w, "leave", err)
+		return
+	}
+	b.log.Info("worker left", "worker", wi.ID)
+	writeJSON(w, http.StatusOK, struct{}{})
+}

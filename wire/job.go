@@ -1,0 +1,99 @@
+package wire
+
+// Job states. See docs/architecture.md for the state diagram.
+const (
+	StateQueued    = "queued"
+	StateLeased    = "leased"
+	StateStreaming = "streaming"
+	StateDone      = "done"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+	StateDead      = "dead"
+)
+
+// Terminal reports whether a job in state s will never change again.
+func Terminal(s string) bool {
+	return s == StateDone || s == StateFailed || s == StateCancelled || s == StateDead
+}
+
+// SubmitRequest is the job envelope a submitter posts to the client API.
+// Everything but Payload is clear metadata the broker routes and bills on.
+type SubmitRequest struct {
+	ID          string   `json:"id,omitempty"` // NewJobID(Model); the broker makes one when empty
+	Model       string   `json:"model"`
+	User        string   `json:"user"`
+	MaxTokens   int      `json:"max_tokens"`
+	PromptBytes int      `json:"prompt_bytes"`       // size of the prompt text, for the reservation
+	Eligible    []string `json:"eligible,omitempty"` // worker ids allowed to run it; empty = any
+	Payload     []byte   `json:"payload"`            // opaque to the broker
+}
+
+// SubmitResponse acknowledges a stored job. Once it is returned the job is
+// durable (subject to Redis's fsync policy, see docs/architecture.md).
+type SubmitResponse struct {
+	JobID    string `json:"job_id"`
+	Position int    `json:"position"` // jobs ahead of it in its user's queue rotation
+}
+
+// JobStatus is what GET /v1/jobs/{id} returns.
+type JobStatus struct {
+	ID               string `json:"id"`
+	State            string `json:"state"`
+	Model            string `json:"model"`
+	User             string `json:"user"`
+	Worker           string `json:"worker,omitempty"`
+	Attempts         int    `json:"attempts"`
+	NextSeq          uint64 `json:"next_seq"`
+	PromptTokens     int    `json:"prompt_tokens"`
+	CompletionTokens int    `json:"completion_tokens"`
+	Error            string `json:"error,omitempty"`
+}
+
+// Chunk is one piece of an answer. Seq starts at 0 and has no gaps; a
+// follower drops any Seq it has already shown, so a retried job never shows
+// text twice. Data is the answer text (sealed once the trust layer is on).
+type Chunk struct {
+	Seq    uint64 `json:"seq"`
+	Data   []byte `json:"data"`
+	Tokens int    `json:"tokens"`
+}
+
+// Event types on a job's stream.
+const (
+	EventLeased    = "leased"    // a worker took the job (Worker, Attempt)
+	EventChunk     = "chunk"     // Chunk
+	EventSegment   = "segment"   // a worker finished its segment (token counts, Receipt)
+	EventRetry     = "retry"     // the job went back to the queue (Error)
+	EventDone      = "done"      // terminal: token counts
+	EventFailed    = "failed"    // terminal: Error
+	EventCancelled = "cancelled" // terminal
+	EventDead      = "dead"      // terminal: retries exhausted (Error)
+)
+
+// Event is one entry of a job's event stream, as a follower receives it.
+type Event struct {
+	ID               string `json:"id"` // stream id; resume after it
+	Type             string `json:"type"`
+	Seq              uint64 `json:"seq,omitempty"`
+	Data             []byte `json:"data,omitempty"`
+	Tokens           int    `json:"tokens,omitempty"`
+	Worker           string `json:"worker,omitempty"`
+	Attempt          int    `json:"attempt,omitempty"`
+	Segment          int    `json:"segment,omitempty"`
+	PromptTokens     int    `json:"prompt_tokens,omitempty"`
+	CompletionTokens int    `json:"completion_tokens,omitempty"`
+	Receipt          []byte `json:"receipt,omitempty"`
+	Error            string `json:"error,omitempty"`
+}
+
+// Terminal reports whether e ends the job's stream.
+func (e Event) Terminal() bool {
+	return e.Type == EventDone || e.Type == EventFailed || e.Type == EventCancelled || e.Type == EventDead
+}
+
+// ModelInfo describes a model the pool serves.
+type ModelInfo struct {
+	Name    string `json:"name"`
+	Digest  string `json:"digest"`
+	Workers int    `json:"workers"`
+}

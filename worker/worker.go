@@ -1,0 +1,304 @@
+package worker
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ollama/ollama/api"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// Worker is one member of the GPU pool.
+type Worker struct {
+	cfg    Config
+	api    *apiClient
+	ollama *ollama
+	log    *slog.Logger
+	signer ed25519.PrivateKey
+
+	id          string
+	heartbeatMs int64
+	rep         *reporter
+
+	mu   sync.Mutex
+	jobs map[string]*running // held jobs by id
+	slot chan struct{}       // a free slot for a job
+}
+
+type running struct {
+	job    wire.LeasedJob
+	cancel context.CancelCauseFunc
+}
+
+// New validates cfg and returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ol, err := newOllama(cfg.OllamaHost, cfg.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	return &Worker{cfg: cfg, api: newAPIClient(cfg.BrokerURL, cfg.HTTPClient), ollama: ol, log: cfg.Logger,
+		signer: priv, jobs: map[string]*running{}, slot: make(chan struct{}, cfg.MaxJobs)}, nil
+}
+
+// ID is the worker id the broker assigned at join ("" before).
+func (w *Worker) ID() string { return w.id }
+
+// errStopped is the cause given to a job the broker told us to stop.
+var errStopped = errors.New("stopped by broker")
+
+// Join registers with the broker: nonce, evidence, keys, models.
+func (w *Worker) Join(ctx context.Context) error {
+	models, err := w.ollama.models(ctx)
+	if err != nil {
+		return err
+	}
+	if len(models) == 0 {
+		return errors.New("worker: the local Ollama has no models")
+	}
+	nonce, err := w.api.nonce(ctx)
+	if err != nil {
+		return err
+	}
+	req := &wire.JoinRequest{Nonce: nonce, Evidence: wire.Evidence{Type: wire.EvidenceInsecureDev},
+		SigningKey: w.signer.Public().(ed25519.PublicKey), Models: models, Loaded: w.ollama.loaded(ctx),
+		MaxJobs: w.cfg.MaxJobs, Name: w.cfg.Name}
+	resp, err := w.api.join(ctx, req)
+	if err != nil {
+		return err
+	}
+	w.id, w.heartbeatMs = resp.WorkerID, resp.HeartbeatMs
+	w.log.Info("joined pool", "worker", w.id, "models", len(models), "evidence", req.Evidence.Type)
+	return nil
+}
+
+// Run joins and serves jobs until ctx ends, then drains: it stops leasing,
+// tells the broker, finishes what it holds (up to DrainTimeout; the rest is
+// handed back for another worker) and leaves.
+func (w *Worker) Run(ctx context.Context) error {
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	if w.id == "" {
+		if err := w.Join(ctx); err != nil {
+			return err
+		}
+	}
+	w.rep = newReporter(w.api, w.stopJob)
+	go w.rep.run(bg)
+	go w.heartbeats(bg)
+	for i := 0; i < w.cfg.MaxJobs; i++ {
+		w.slot <- struct{}{}
+	}
+	var jobs sync.WaitGroup
+	err := w.leaseLoop(ctx, bg, &jobs)
+	w.drain(bg, &jobs)
+	return err
+}
+
+func (w *Worker) leaseLoop(ctx, bg context.Context, jobs *sync.WaitGroup) error {
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.slot:
+		}
+		free := 1
+	more:
+		for free < w.cfg.MaxJobs {
+			select {
+			case <-w.slot:
+				free++
+			default:
+				break more
+			}
+		}
+		leased, err := w.api.lease(ctx, free, 20000)
+		for i := len(leased); i < free; i++ {
+			w.slot <- struct{}{}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var we *wire.Error
+			if errors.As(err, &we) && we.Code == wire.CodeUnauthorized {
+				w.log.Warn("session lost; joining again", "err", err)
+				if jerr := w.Join(ctx); jerr != nil {
+					w.log.Warn("join", "err", jerr)
+				}
+			} else {
+				w.log.Warn("lease", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for _, j := range leased {
+			jctx, cancel := context.WithCancelCause(bg)
+			w.mu.Lock()
+			w.jobs[j.ID] = &running{job: j, cancel: cancel}
+			w.mu.Unlock()
+			jobs.Add(1)
+			go func(j wire.LeasedJob) {
+				defer jobs.Done()
+				defer func() { w.slot <- struct{}{} }()
+				w.runJob(jctx, &j)
+				w.mu.Lock()
+				delete(w.jobs, j.ID)
+				w.mu.Unlock()
+				cancel(nil)
+			}(j)
+		}
+	}
+}
+
+func (w *Worker) drain(bg context.Context, jobs *sync.WaitGroup) {
+	w.log.Info("draining", "worker", w.id, "running", w.running())
+	_, _ = w.api.heartbeat(bg, &wire.HeartbeatRequest{Draining: true, Running: w.running(), Jobs: w.held()})
+	done := make(chan struct{})
+	go func() { jobs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.DrainTimeout):
+		w.mu.Lock()
+		for _, r := range w.jobs {
+			r.cancel(errDrainTimeout)
+		}
+		w.mu.Unlock()
+		<-done
+	}
+	w.rep.flush()
+	if err := w.api.leave(bg); err != nil {
+		w.log.Warn("leave", "err", err)
+	}
+	w.log.Info("worker stopped", "worker", w.id)
+}
+
+var errDrainTimeout = errors.New("worker shutting down")
+
+func (w *Worker) running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.jobs)
+}
+
+func (w *Worker) held() map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := make(map[string]string, len(w.jobs))
+	for id, r := range w.jobs {
+		m[id] = r.job.Lease
+	}
+	return m
+}
+
+// stopJob ends a job the broker no longer wants from us (cancelled, or its
+// lease went to someone else).
+func (w *Worker) stopJob(job, code string) {
+	w.mu.Lock()
+	r := w.jobs[job]
+	w.mu.Unlock()
+	if r != nil {
+		r.cancel(fmt.Errorf("%w: %s", errStopped, code))
+	}
+}
+
+// heartbeats keeps the registration and every held lease alive.
+func (w *Worker) heartbeats(ctx context.Context) {
+	period := time.Duration(w.heartbeatMs) * time.Millisecond
+	if period <= 0 {
+		period = 5 * time.Second
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		resp, err := w.api.heartbeat(ctx, &wire.HeartbeatRequest{Jobs: w.held(), Running: w.running(), Loaded: w.ollama.loaded(ctx)})
+		if err != nil {
+			w.log.Warn("heartbeat", "err", err)
+			continue
+		}
+		for _, id := range resp.Stop {
+			w.stopJob(id, "lease lost or cancelled")
+		}
+	}
+}
+
+// runJob runs one leased job on Ollama and reports its chunks and end.
+func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
+	log := w.log.With("job", j.ID, "attempt", j.Attempt)
+	var p wire.Payload
+	if err := json.Unmarshal(j.Payload, &p); err != nil || len(p.Messages) == 0 {
+		w.fail(j, "payload does not decode", false)
+		return
+	}
+	prefix := ""
+	for _, c := range j.Prefix {
+		prefix += string(c.Data)
+	}
+	seq := j.NextSeq
+	var final api.ChatResponse
+	err := w.ollama.c.Chat(ctx, chatRequest(j, &p, prefix), func(r api.ChatResponse) error {
+		if r.Message.Content != "" {
+			w.rep.add(wire.Report{Kind: wire.ReportChunk, Job: j.ID, Lease: j.Lease, Seq: seq,
+				Data: []byte(r.Message.Content), Tokens: 1}, nil)
+			seq++
+		}
+		if r.Done {
+			final = r
+		}
+		return nil
+	})
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errStopped):
+		// Cancelled or taken away: report what ran so a cancel is charged
+		// for what was streamed; the broker answers "cancelled" or refuses.
+		log.Info("job stopped", "reason", cause)
+		w.complete(j, final.PromptEvalCount, int(seq-j.NextSeq))
+	case errors.Is(cause, errDrainTimeout):
+		w.fail(j, "worker shutting down", true)
+	case err != nil:
+		log.Warn("ollama chat failed", "err", err)
+		w.fail(j, "ollama: "+err.Error(), true)
+	default:
+		w.complete(j, final.PromptEvalCount, final.EvalCount)
+	}
+}
+
+func (w *Worker) complete(j *wire.LeasedJob, promptTokens, completionTokens int) {
+	w.rep.add(wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease,
+		PromptTokens: promptTokens, CompletionTokens: completionTokens}, nil)
+}
+
+func (w *Worker) fail(j *wire.LeasedJob, reason string, retryable bool) {
+	w.rep.add(wire.Report{Kind: wire.ReportFail, Job: j.ID, Lease: j.Lease, Error: reason, Retryable: retryable}, nil)
+}
