@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make up` (the local stack) and
+# `make test` (every test). Both install what they need first.
+SHELL := /bin/bash
+GO    ?= go
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+.PHONY: all build tools up test test-short test-contracts bench fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o bin/cocoon ./cmd/cocoon
+
+tools:
+	scripts/deps.sh
+
+up: tools build
+	bin/cocoon up
+
+vet:
+	$(GO) vet ./...
+
+test: tools vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+bench: tools build
+	$(GO) run ./cmd/cocoon-bench
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./broker/
+
+clean:
+	rm -rf bin .cocoon
