@@ -42,15 +42,19 @@ const Modelfile = "FROM ./" + FileName + "\n" +
 	"TEMPLATE \"\"\"" + Template + "\"\"\"\n" +
 	"PARAMETER temperature 0\n" +
 	"PARAMETER seed 42\n" +
-	"PARAMETER num_ctx 2048\n"
+	"PARAMETER num_ctx 2048\n" +
+	"PARAMETER repeat_penalty 1.3\n" +
+	"PARAMETER repeat_last_n 32\n"
 
 // Parameters returns the Modelfile parameters as CreateRequest.Parameters.
 func Parameters() map[string]any {
-	return map[string]any{"temperature": 0, "seed": 42, "num_ctx": ContextLength}
+	// A repeat penalty keeps greedy decoding on random weights out of
+	// loops: Ollama aborts a stream after 30 identical tokens in a row.
+	return map[string]any{"temperature": 0, "seed": 42, "num_ctx": ContextLength, "repeat_penalty": 1.3, "repeat_last_n": 32}
 }
 
 // Ensure makes sure the running Ollama behind client has the tiny model with
-// the weights of seed and the current Template, creating it through the API
+// the weights of seed and the current Template and Parameters, creating it through the API
 // (CreateBlob + Create, ~20 ms) when it is missing or differs. It returns the
 // model name to use in requests.
 func Ensure(ctx context.Context, client *api.Client, seed int64) (string, error) {
@@ -63,7 +67,8 @@ func Ensure(ctx context.Context, client *api.Client, seed int64) (string, error)
 
 	// Show's Modelfile names the weights blob as ".../sha256-<hex>".
 	show, err := client.Show(ctx, &api.ShowRequest{Model: Model})
-	if err == nil && show.Template == Template && strings.Contains(show.Modelfile, "sha256-"+hexsum) {
+	if err == nil && show.Template == Template && strings.Contains(show.Modelfile, "sha256-"+hexsum) &&
+		paramsMatch(show.Parameters) {
 		return Model, nil
 	}
 
@@ -81,4 +86,21 @@ func Ensure(ctx context.Context, client *api.Client, seed int64) (string, error)
 		return "", fmt.Errorf("tinymodel: create %s: %w", Name, err)
 	}
 	return Model, nil
+}
+
+// paramsMatch reports whether Show's parameter listing ("key   value" lines)
+// holds exactly Parameters().
+func paramsMatch(listing string) bool {
+	want := Parameters()
+	lines := strings.Split(strings.TrimSpace(listing), "\n")
+	if len(lines) != len(want) {
+		return false
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) != 2 || want[f[0]] == nil || fmt.Sprint(want[f[0]]) != f[1] {
+			return false
+		}
+	}
+	return true
 }

@@ -16,7 +16,7 @@ func TestEnsureOllama(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	digest := func() string {
+	digest := func() (string, time.Time) {
 		t.Helper()
 		list, err := o.Client.List(ctx)
 		if err != nil {
@@ -27,22 +27,22 @@ func TestEnsureOllama(t *testing.T) {
 		}
 		m := list.Models[0]
 		t.Logf("%s: %d bytes, %s %s, digest %.12s", m.Name, m.Size, m.Details.ParameterSize, m.Details.QuantizationLevel, m.Digest)
-		return m.Digest
+		return m.Digest, m.ModifiedAt
 	}
-	first := digest()
+	first, created := digest()
 
 	model, err := tinymodel.Ensure(ctx, o.Client, tinymodel.DefaultSeed)
 	if err != nil || model != tinymodel.Model {
 		t.Fatalf("Ensure again = %q, %v", model, err)
 	}
-	if digest() != first {
-		t.Fatal("Ensure with the same seed changed the model")
+	if d, at := digest(); d != first || !at.Equal(created) {
+		t.Fatal("Ensure with the same seed re-created the model")
 	}
 
 	if _, err := tinymodel.Ensure(ctx, o.Client, 2); err != nil {
 		t.Fatal(err)
 	}
-	if digest() == first {
+	if d, _ := digest(); d == first {
 		t.Fatal("Ensure with another seed kept the old weights")
 	}
 	show, err := o.Client.Show(ctx, &api.ShowRequest{Model: model})

@@ -2,6 +2,7 @@ package tinymodel
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -106,7 +107,11 @@ func TestTemplate(t *testing.T) {
 }
 
 func TestModelfile(t *testing.T) {
-	for _, want := range []string{"FROM ./tiny.gguf\n", "PARAMETER temperature 0\n", "PARAMETER seed 42\n", "PARAMETER num_ctx 2048\n", Template} {
+	wants := []string{"FROM ./tiny.gguf\n", "TEMPLATE \"\"\"" + Template + "\"\"\"\n"}
+	for k, v := range Parameters() {
+		wants = append(wants, fmt.Sprintf("PARAMETER %s %v\n", k, v))
+	}
+	for _, want := range wants {
 		if !strings.Contains(Modelfile, want) {
 			t.Errorf("Modelfile lacks %q", want)
 		}
