@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -211,14 +212,19 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if fl != nil {
 		fl.Flush()
 	}
-	ctx := r.Context()
-	for {
+	// A draining broker ends the stream at once (the follower resumes
+	// elsewhere), even while Redis blocks in XREAD.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
 		select {
 		case <-b.drainCh:
-			return
-		default:
+			cancel()
+		case <-ctx.Done():
 		}
-		evs, err := b.store.ReadEvents(ctx, id, after, 2*time.Second)
+	}()
+	for {
+		evs, err := b.store.ReadEvents(ctx, id, after, 500*time.Millisecond)
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("read events", "job", id, "err", err)

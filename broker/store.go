@@ -174,7 +174,7 @@ while #out < max and scanned < maxScan do
       local lease = base .. '.' .. #out
       local deadline = now + leaseMs
       redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline,
-        'attempts', attempts, 'achunks', 0)
+        'attempts', attempts, 'achunks', 0, 'ltok', f[5])
       redis.call('ZADD', KEYS[3], deadline, id)
       local ev = prefix .. 'ev:' .. id
       redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3])
@@ -268,9 +268,11 @@ if bad then
   end
   return bad
 end
-local f = redis.call('HMGET', KEYS[1], 'seg', 'pt', 'ct')
-local pt = tonumber(f[2]) + tonumber(ARGV[3])
-local ct = tonumber(f[3]) + tonumber(ARGV[4])
+-- The answer's completion tokens: those streamed by earlier segments plus
+-- this segment's count.
+local f = redis.call('HMGET', KEYS[1], 'seg', 'ltok')
+local pt = tonumber(ARGV[3])
+local ct = tonumber(f[2] or '0') + tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'state', 'done', 'pt', pt, 'ct', ct)
 redis.call('ZREM', KEYS[3], ARGV[7])
 redis.call('XADD', KEYS[2], '*', 't', 'segment', 'w', ARGV[1], 'g', f[1], 'pt', ARGV[3], 'ct', ARGV[4], 'r', ARGV[5])

@@ -29,3 +29,12 @@ func postJSON(t *testing.T, url, token, body string) (int, wire.Error) {
 	}
 	return resp.StatusCode, *eb.Error
 }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

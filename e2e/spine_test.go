@@ -16,7 +16,7 @@ import (
 )
 
 // deterministic options: same text from the pool and from Ollama directly.
-var detOpts = map[string]any{"temperature": 0, "seed": 42, "num_thread": 1}
+var detOpts = map[string]any{"temperature": 0, "seed": 42, "num_thread": 1, "repeat_penalty": 1.3, "repeat_last_n": 32}
 
 // direct asks Ollama itself, bypassing Cocoon.
 func direct(t *testing.T, o *api.Client, model string, msgs []wire.Message, numPredict int) (string, api.Metrics) {

@@ -233,19 +233,23 @@ func (w *Worker) heartbeats(ctx context.Context) {
 	if period <= 0 {
 		period = 5 * time.Second
 	}
-	t := time.NewTicker(period)
-	defer t.Stop()
+	next := period
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(next):
 		}
 		resp, err := w.api.heartbeat(ctx, &wire.HeartbeatRequest{Jobs: w.held(), Running: w.running(), Loaded: w.ollama.loaded(ctx)})
 		if err != nil {
+			// The broker may be restarting: try again soon, so held leases
+			// are extended as soon as one answers.
 			w.log.Warn("heartbeat", "err", err)
+			next = min(period, 200*time.Millisecond)
 			continue
 		}
+		next = period
+		w.log.Debug("heartbeat", "held", len(w.held()), "stop", len(resp.Stop))
 		for _, id := range resp.Stop {
 			w.stopJob(id, "lease lost or cancelled")
 		}
@@ -289,6 +293,12 @@ func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 	case err != nil:
 		log.Warn("ollama chat failed", "err", err)
 		w.fail(j, "ollama: "+err.Error(), true)
+	case !final.Done:
+		// Ollama ends a stream without a final message when it aborts a
+		// generation (e.g. 30 identical tokens in a row): the answer ends
+		// there, with the tokens streamed.
+		log.Info("ollama ended the stream without a final message")
+		w.complete(j, 0, int(seq-j.NextSeq))
 	default:
 		w.complete(j, final.PromptEvalCount, final.EvalCount)
 	}

@@ -1,0 +1,308 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cocoon-network/cocoon/internal/testenv"
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// fakeClock is a simulated clock for lease expiry.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+const model = "tiny:latest"
+
+func newTestStore(t *testing.T, cfg StoreConfig) (*Store, *fakeClock) {
+	t.Helper()
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cfg.Clock = clk
+	return NewStore(r.Client(), cfg), clk
+}
+
+func submitJob(t *testing.T, s *Store, user string, maxTokens int) string {
+	t.Helper()
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: user, MaxTokens: maxTokens, Payload: []byte(`{}`)}
+	if _, err := s.Submit(context.Background(), req); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	return req.ID
+}
+
+func leaseOne(t *testing.T, s *Store, worker string) wire.LeasedJob {
+	t.Helper()
+	jobs, err := s.Lease(context.Background(), model, worker, 1)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("lease: %v, %d jobs", err, len(jobs))
+	}
+	return jobs[0]
+}
+
+func state(t *testing.T, s *Store, id string) string {
+	t.Helper()
+	st, err := s.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return st.State
+}
+
+func chunk(s *Store, worker string, j wire.LeasedJob, seq uint64, text string) error {
+	return s.Chunk(context.Background(), worker, &wire.Report{Job: j.ID, Lease: j.Lease, Seq: seq, Data: []byte(text), Tokens: 1})
+}
+
+// TestTransitions walks each legal transition and checks the state after it.
+func TestTransitions(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		steps     func(t *testing.T, s *Store, clk *fakeClock, id string)
+		wantState string
+	}{
+		{"submit → queued", func(t *testing.T, s *Store, clk *fakeClock, id string) {}, wire.StateQueued},
+		{"lease → leased", func(t *testing.T, s *Store, clk *fakeClock, id string) { leaseOne(t, s, "w1") }, wire.StateLeased},
+		{"chunk → streaming", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			j := leaseOne(t, s, "w1")
+			must(t, chunk(s, "w1", j, 0, "a"))
+		}, wire.StateStreaming},
+		{"complete → done", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			j := leaseOne(t, s, "w1")
+			must(t, chunk(s, "w1", j, 0, "a"))
+			must(t, s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease, PromptTokens: 3, CompletionTokens: 1}))
+		}, wire.StateDone},
+		{"fail retryable → queued", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			j := leaseOne(t, s, "w1")
+			out, err := s.Fail(ctx, "w1", j.ID, j.Lease, "oops", true)
+			must(t, err)
+			if out != "retry" {
+				t.Errorf("outcome %q", out)
+			}
+		}, wire.StateQueued},
+		{"fail permanent → failed", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			j := leaseOne(t, s, "w1")
+			_, err := s.Fail(ctx, "w1", j.ID, j.Lease, "bad payload", false)
+			must(t, err)
+		}, wire.StateFailed},
+		{"cancel queued → cancelled", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			_, err := s.Cancel(ctx, id)
+			must(t, err)
+			if jobs, _ := s.Lease(ctx, model, "w1", 1); len(jobs) != 0 {
+				t.Errorf("a cancelled job was leased")
+			}
+		}, wire.StateCancelled},
+		{"cancel streaming → cancelled, worker told", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			j := leaseOne(t, s, "w1")
+			must(t, chunk(s, "w1", j, 0, "a"))
+			_, err := s.Cancel(ctx, id)
+			must(t, err)
+			if err := chunk(s, "w1", j, 1, "b"); !errors.Is(err, ErrCancelled) {
+				t.Errorf("chunk after cancel: %v, want ErrCancelled", err)
+			}
+			if err := s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease, CompletionTokens: 1}); !errors.Is(err, ErrCancelled) {
+				t.Errorf("complete after cancel: %v", err)
+			}
+			if st, _ := s.Get(ctx, id); st.CompletionTokens != 1 {
+				t.Errorf("cancelled job should record streamed tokens: %+v", st)
+			}
+		}, wire.StateCancelled},
+		{"lease expiry → queued, then leased again with prefix", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			j := leaseOne(t, s, "w1")
+			must(t, chunk(s, "w1", j, 0, "a"))
+			must(t, chunk(s, "w1", j, 1, "b"))
+			clk.Add(s.cfg.Lease + time.Millisecond)
+			exp, _, err := s.Recover(ctx, wire.ShardOf(model))
+			must(t, err)
+			if exp != 1 {
+				t.Fatalf("expired %d", exp)
+			}
+			if jobs, _ := s.Lease(ctx, model, "w2", 1); len(jobs) != 0 {
+				t.Fatalf("leased before backoff passed")
+			}
+			clk.Add(s.cfg.MaxBackoff)
+			_, req, _ := s.Recover(ctx, wire.ShardOf(model))
+			if req != 1 {
+				t.Fatalf("requeued %d", req)
+			}
+			j2 := leaseOne(t, s, "w2")
+			if j2.NextSeq != 2 || len(j2.Prefix) != 2 || string(j2.Prefix[0].Data)+string(j2.Prefix[1].Data) != "ab" || j2.Segment != 1 || j2.Tokens != 2 {
+				t.Errorf("continuation lease: %+v", j2)
+			}
+			if err := chunk(s, "w1", j, 2, "x"); !errors.Is(err, ErrConflict) {
+				t.Errorf("old holder's chunk: %v, want conflict", err)
+			}
+		}, wire.StateLeased},
+		{"attempts exhausted → dead, requeue → queued", func(t *testing.T, s *Store, clk *fakeClock, id string) {
+			for i := 0; i < s.cfg.MaxAttempts; i++ {
+				j := leaseOne(t, s, "w1")
+				clk.Add(s.cfg.Lease + time.Millisecond)
+				s.Recover(ctx, wire.ShardOf(model))
+				clk.Add(s.cfg.MaxBackoff)
+				s.Recover(ctx, wire.ShardOf(model))
+				_ = j
+			}
+			if got := state(t, s, id); got != wire.StateDead {
+				t.Fatalf("after %d expiries: %s", s.cfg.MaxAttempts, got)
+			}
+			dead, _ := s.Dead(ctx, wire.ShardOf(model))
+			if len(dead) != 1 || dead[0] != id {
+				t.Fatalf("dead list %v", dead)
+			}
+			must(t, s.RequeueDead(ctx, id))
+		}, wire.StateQueued},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clk := newTestStore(t, StoreConfig{MaxAttempts: 3})
+			id := submitJob(t, s, "u1", 16)
+			tt.steps(t, s, clk, id)
+			if got := state(t, s, id); got != tt.wantState {
+				t.Errorf("state %s, want %s", got, tt.wantState)
+			}
+		})
+	}
+}
+
+// TestIllegalTransitions: each is refused with its own error and leaves
+// the job as it was.
+func TestIllegalTransitions(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t, StoreConfig{})
+	id := submitJob(t, s, "u1", 16)
+	j := leaseOne(t, s, "w1")
+	must(t, chunk(s, "w1", j, 0, "a"))
+
+	cases := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"chunk by another worker", func() error { return chunk(s, "w2", j, 1, "x") }, ErrConflict},
+		{"chunk with stale lease", func() error {
+			return s.Chunk(ctx, "w1", &wire.Report{Job: j.ID, Lease: "old", Seq: 1, Data: []byte("x")})
+		}, ErrConflict},
+		{"chunk with a sequence gap", func() error { return chunk(s, "w1", j, 5, "x") }, ErrConflict},
+		{"chunk for an unknown job", func() error {
+			return s.Chunk(ctx, "w1", &wire.Report{Job: wire.NewJobID(model), Lease: j.Lease, Seq: 0})
+		}, ErrNotFound},
+		{"chunk for a malformed job id", func() error {
+			return s.Chunk(ctx, "w1", &wire.Report{Job: "../etc", Lease: j.Lease})
+		}, ErrNotFound},
+		{"extend by another worker", func() error { return s.Extend(ctx, "w2", j.ID, j.Lease) }, ErrConflict},
+		{"complete by another worker", func() error {
+			return s.Complete(ctx, "w2", &wire.Report{Job: j.ID, Lease: j.Lease})
+		}, ErrConflict},
+		{"fail with stale lease", func() error { _, err := s.Fail(ctx, "w1", j.ID, "old", "x", true); return err }, ErrConflict},
+		{"requeue a job that is not dead", func() error { return s.RequeueDead(ctx, j.ID) }, ErrConflict},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.do(); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			st, _ := s.Get(ctx, id)
+			if st.State != wire.StateStreaming || st.NextSeq != 1 || st.Worker != "w1" {
+				t.Errorf("job changed: %+v", st)
+			}
+		})
+	}
+	// A repeated chunk is acknowledged and stored once.
+	must(t, chunk(s, "w1", j, 0, "a"))
+	evs, _ := s.ReadEvents(ctx, id, "", 0)
+	n := 0
+	for _, e := range evs {
+		if e.Type == wire.EventChunk {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("chunk stored %d times", n)
+	}
+	// Completing twice is idempotent: one done event.
+	must(t, s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease, CompletionTokens: 1}))
+	must(t, s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease, CompletionTokens: 1}))
+	evs, _ = s.ReadEvents(ctx, id, "", 0)
+	done := 0
+	for _, e := range evs {
+		if e.Type == wire.EventDone {
+			done++
+		}
+	}
+	if done != 1 {
+		t.Errorf("done events: %d", done)
+	}
+	// Cancelling a finished job changes nothing.
+	if before, err := s.Cancel(ctx, id); err != nil || before != wire.StateDone || state(t, s, id) != wire.StateDone {
+		t.Errorf("cancel after done: %s %v", before, err)
+	}
+}
+
+func TestFairnessRoundRobinAcrossUsers(t *testing.T) {
+	s, _ := newTestStore(t, StoreConfig{})
+	for i := 0; i < 20; i++ {
+		submitJob(t, s, "heavy", 1)
+	}
+	light := submitJob(t, s, "light", 1)
+	jobs, err := s.Lease(context.Background(), model, "w1", 2)
+	must(t, err)
+	if len(jobs) != 2 || (jobs[0].ID != light && jobs[1].ID != light) {
+		t.Errorf("light user's job not among the first two leased: %+v", jobs)
+	}
+}
+
+func TestQueueLimitAnswersBusy(t *testing.T) {
+	s, _ := newTestStore(t, StoreConfig{MaxQueue: 2})
+	submitJob(t, s, "u", 1)
+	submitJob(t, s, "u", 1)
+	_, err := s.Submit(context.Background(), &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u", MaxTokens: 1, Payload: []byte("x")})
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("got %v, want ErrBusy", err)
+	}
+}
+
+func TestEligibleWorkersOnly(t *testing.T) {
+	s, _ := newTestStore(t, StoreConfig{})
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u", MaxTokens: 1, Payload: []byte("x"), Eligible: []string{"w2"}}
+	if _, err := s.Submit(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := s.Lease(context.Background(), model, "w1", 1); len(jobs) != 0 {
+		t.Fatalf("ineligible worker got the job")
+	}
+	if j := leaseOne(t, s, "w2"); j.ID != req.ID {
+		t.Fatalf("eligible worker got %s", j.ID)
+	}
+}
+
+func TestSubmitIsIdempotent(t *testing.T) {
+	s, _ := newTestStore(t, StoreConfig{})
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u", MaxTokens: 1, Payload: []byte("x")}
+	for i := 0; i < 3; i++ {
+		if _, err := s.Submit(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := s.Depth(context.Background(), model); n != 1 {
+		t.Fatalf("depth %d after 3 identical submits", n)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

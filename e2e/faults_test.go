@@ -1,0 +1,277 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cocoon-network/cocoon/broker/client"
+	"github.com/cocoon-network/cocoon/internal/teststack"
+	"github.com/cocoon-network/cocoon/submit"
+	"github.com/cocoon-network/cocoon/wire"
+	"github.com/cocoon-network/cocoon/worker"
+)
+
+func payloadFor(t *testing.T, msgs []wire.Message) []byte {
+	t.Helper()
+	return mustJSON(t, wire.Payload{Version: 1, Messages: msgs, Options: detOpts})
+}
+
+// TestKillWorkerMidStreamFailsOver: kill -9 a worker process while it
+// streams; another worker continues from the streamed prefix and the
+// follower sees one answer with no repeated or missing chunk.
+func TestKillWorkerMidStreamFailsOver(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{})
+	proc := workerProc(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	const maxTokens = 1800
+	msgs := []wire.Message{{Role: "user", Content: "tell me a long story"}}
+	id := wire.NewJobID(s.Ollama.Model)
+	if _, err := s.Client.Submit(ctx, &wire.SubmitRequest{ID: id, Model: s.Ollama.Model, User: "cli:t", MaxTokens: maxTokens,
+		PromptBytes: 20, Payload: payloadFor(t, msgs)}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		events []wire.Event
+		killed bool
+		second sync.Once
+	)
+	err := s.Client.Follow(ctx, id, func(e wire.Event) error {
+		events = append(events, e)
+		if e.Type == wire.EventChunk && !killed && e.Seq >= 2 {
+			killed = true
+			_ = syscall.Kill(-proc.Process.Pid, syscall.SIGKILL)
+			second.Do(func() { go s.AddWorker(nil) })
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prefix, cont strings.Builder
+	var seqs []uint64
+	leases := 0
+	for _, e := range events {
+		switch e.Type {
+		case wire.EventLeased:
+			leases++
+		case wire.EventChunk:
+			seqs = append(seqs, e.Seq)
+			if leases == 1 {
+				prefix.Write(e.Data)
+			} else {
+				cont.Write(e.Data)
+			}
+		}
+	}
+	last := events[len(events)-1]
+	if last.Type != wire.EventDone {
+		t.Fatalf("job ended %s: %s", last.Type, last.Error)
+	}
+	if leases < 2 {
+		t.Fatalf("the worker finished before it was killed (%d chunks); the test did not exercise failover", len(seqs))
+	}
+	for i, sq := range seqs {
+		if sq != uint64(i) {
+			t.Fatalf("chunk %d has seq %d: repeated or missing chunk", i, sq)
+		}
+	}
+	// The continuation is what Ollama says when handed the prefix as the
+	// last assistant turn with the remaining token budget.
+	prefixChunks := 0
+	for _, e := range events {
+		if e.Type == wire.EventLeased && e.Attempt > 1 {
+			break
+		}
+		if e.Type == wire.EventChunk {
+			prefixChunks++
+		}
+	}
+	want, _ := direct(t, s.Ollama.Client, s.Ollama.Model,
+		append(msgs, wire.Message{Role: "assistant", Content: prefix.String()}), maxTokens-prefixChunks)
+	if cont.String() != want {
+		t.Errorf("continuation differs from Ollama continuing the prefix:\n got %.80q\nwant %.80q", cont.String(), want)
+	}
+	if last.CompletionTokens != maxTokens {
+		t.Errorf("total completion tokens %d, want %d", last.CompletionTokens, maxTokens)
+	}
+}
+
+// TestCancelRunningJobStopsOllama: /stop on a running job ends the
+// worker's Ollama request early.
+func TestCancelRunningJobStopsOllama(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{})
+	s.AddWorker(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const maxTokens = 1800
+	var id string
+	s.Submitter.OnSubmit = func(j string, _ int) { id = j }
+	cancelled := false
+	res, err := s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:t", MaxTokens: maxTokens, Options: detOpts,
+		Messages: []wire.Message{{Role: "user", Content: "go on forever"}}}, func(string) {
+		if !cancelled {
+			cancelled = true
+			if err := s.Client.Cancel(ctx, id); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+		}
+	})
+	if err != nil || res.State != wire.StateCancelled {
+		t.Fatalf("state %v, err %v", res, err)
+	}
+	// The worker reports the tokens it generated once Ollama stopped.
+	var st *wire.JobStatus
+	for i := 0; i < 200; i++ {
+		st, err = s.Client.Status(ctx, id)
+		if err == nil && st.CompletionTokens > 0 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if st == nil || st.CompletionTokens == 0 || st.CompletionTokens >= maxTokens {
+		t.Fatalf("eval count after cancel: %+v; want 0 < n < %d", st, maxTokens)
+	}
+}
+
+// TestRedisPowerCut: with AOF everysec, kill -9 Redis, cut the AOF tail as a
+// lost fsync window would, restart: every job acknowledged before the window
+// completes exactly once; jobs in the window either survived or are
+// resubmitted (same id) by their submitter and complete exactly once.
+func TestRedisPowerCut(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s.AddWorker(nil) // registered so submits are accepted
+	w := s.AddWorker(nil)
+	_ = w
+	msgs := []wire.Message{{Role: "user", Content: "hi"}}
+	mk := func() *wire.SubmitRequest {
+		return &wire.SubmitRequest{ID: wire.NewJobID(s.Ollama.Model), Model: s.Ollama.Model, User: "cli:p", MaxTokens: 8,
+			PromptBytes: 2, Payload: payloadFor(t, msgs)}
+	}
+	var before, window []*wire.SubmitRequest
+	for i := 0; i < 20; i++ {
+		r := mk()
+		if _, err := s.Client.Submit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, r)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the fsync window
+	for i := 0; i < 10; i++ {
+		r := mk()
+		if _, err := s.Client.Submit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		window = append(window, r)
+	}
+	s.RedisProc.Kill()
+	if err := s.RedisProc.TruncateAOFTail(300); err != nil {
+		t.Fatal(err)
+	}
+	s.RedisProc.Restart()
+	// Submitters of the window resubmit (their acknowledgement may stand for
+	// a lost write); the id makes it idempotent.
+	for _, r := range window {
+		for {
+			_, err := s.Client.Submit(ctx, r)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, r := range append(before, window...) {
+		done, chunks := 0, map[uint64]int{}
+		err := s.Client.Follow(ctx, r.ID, func(e wire.Event) error {
+			if e.Type == wire.EventDone {
+				done++
+			}
+			if e.Type == wire.EventChunk {
+				chunks[e.Seq]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("job %s: %v", r.ID, err)
+		}
+		st, _ := s.Client.Status(ctx, r.ID)
+		if done != 1 || st.State != wire.StateDone {
+			t.Errorf("job %s: %d done events, state %s", r.ID, done, st.State)
+		}
+		for sq, n := range chunks {
+			if n != 1 {
+				t.Errorf("job %s: chunk %d stored %d times", r.ID, sq, n)
+			}
+		}
+	}
+}
+
+// TestBrokerRestartUnderLoad: jobs submitted before and during a broker
+// restart all complete with the full answer.
+func TestBrokerRestartUnderLoad(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{})
+	// One job at a time: Ollama batching concurrent requests changes float
+	// sums, and with them greedy tokens, so answers are compared serially.
+	s.AddWorker(func(c *worker.Config) { c.MaxJobs = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	msgs := []wire.Message{{Role: "user", Content: "restart"}}
+	want, _ := direct(t, s.Ollama.Client, s.Ollama.Model, msgs, 64)
+
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+			var res *submit.Result
+			var err error
+			for attempt := 0; attempt < 50; attempt++ {
+				res, err = s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: fmt.Sprintf("cli:%d", i%4),
+					MaxTokens: 64, Messages: msgs, Options: detOpts}, nil)
+				var we *wire.Error
+				unavailable := errors.Is(err, client.ErrUnavailable) || errors.As(err, &we) && we.Code == wire.CodeUnavailable
+				if err == nil || !unavailable {
+					break
+				}
+				time.Sleep(100 * time.Millisecond) // broker draining: submit again
+			}
+			if err != nil {
+				errs <- fmt.Errorf("job %d: %w", i, err)
+				return
+			}
+			if res.Text != want {
+				var reasons []string
+				s.Client.Follow(ctx, res.JobID, func(e wire.Event) error {
+					if e.Type == wire.EventRetry {
+						reasons = append(reasons, e.Error)
+					}
+					return nil
+				})
+				errs <- fmt.Errorf("job %d: text differs after %d workers (retries: %q): %.40q", i, len(res.Workers), reasons, res.Text)
+			}
+		}(i)
+	}
+	time.Sleep(200 * time.Millisecond)
+	s.StopBroker()
+	s.StartBroker()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
