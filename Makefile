@@ -20,8 +20,13 @@ up: tools build
 vet:
 	$(GO) vet ./...
 
-test: tools vet
+test: tools vet test-contracts
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The escrow contract: compile check (a fresh compile must equal the
+# committed build) and the @ton/sandbox tests.
+test-contracts:
+	cd contracts/_js && npm ci --no-audit --no-fund && node build.mjs --check && node --test test/
 
 test-short:
 	$(GO) test -short ./...
