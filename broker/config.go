@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cocoon-network/cocoon/attest"
 )
 
 // Config configures a Broker. The zero value of every field but Redis and
@@ -20,8 +22,12 @@ type Config struct {
 	Heartbeat      time.Duration // worker heartbeat interval; default lease/3
 	RecoverEvery   time.Duration // recoverer period; default 250ms
 	Store          StoreConfig
-	Verifier       EvidenceVerifier // checks TDX evidence at join; nil refuses TDX workers
-	Logger         *slog.Logger
+	// Policy verifies join evidence (TDX quotes: roots, allowlist). Its
+	// AllowInsecureDev is set from AllowInsecure. A zero policy accepts no
+	// quote.
+	Policy   attest.Policy
+	Reattest time.Duration // workers attest again this often; default 30m (COCOON_REATTEST)
+	Logger   *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -44,6 +50,10 @@ func (c *Config) setDefaults() {
 	if c.RecoverEvery <= 0 {
 		c.RecoverEvery = 250 * time.Millisecond
 	}
+	if c.Reattest <= 0 {
+		c.Reattest = 30 * time.Minute
+	}
+	c.Policy.AllowInsecureDev = c.AllowInsecure
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

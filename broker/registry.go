@@ -27,6 +27,9 @@ type WorkerInfo struct {
 	SigningKey []byte             `json:"signing_key"`
 	HPKEKey    []byte             `json:"hpke_key"`
 	Quote      []byte             `json:"quote,omitempty"`
+	Nonce      []byte             `json:"nonce"` // the join nonce the quote binds
+	AttestedMs int64              `json:"attested_ms"`
+	PolicyID   string             `json:"policy_id"`
 	Models     []wire.ModelDigest `json:"models"`
 	Loaded     []string           `json:"loaded,omitempty"`
 	MaxJobs    int                `json:"max_jobs"`
@@ -67,13 +70,16 @@ func hashToken(secret string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// add registers w and returns its session token "<id>.<secret>".
+// add registers w (a new id unless w.ID is set: a worker attesting again)
+// and returns its new session token "<id>.<secret>".
 func (r *registry) add(ctx context.Context, w *WorkerInfo) (string, error) {
-	w.ID = "w" + randHex(8)
+	if w.ID == "" {
+		w.ID = "w" + randHex(8)
+	}
 	secret := randHex(24)
 	w.TokenHash = hashToken(secret)
 	now := r.clock.Now().UnixMilli()
-	w.JoinedMs, w.SeenMs = now, now
+	w.JoinedMs, w.SeenMs, w.AttestedMs = now, now, now
 	if err := r.save(ctx, w); err != nil {
 		return "", err
 	}

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+
 	"errors"
+	"github.com/cocoon-network/cocoon/trust"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,7 +24,7 @@ type Broker struct {
 	reg      *registry
 	notify   *notifier
 	log      *slog.Logger
-	verifier EvidenceVerifier
+	policyID string
 
 	draining atomic.Bool
 	drainCh  chan struct{}
@@ -46,7 +48,7 @@ func New(cfg Config) (*Broker, error) {
 		log:     cfg.Logger,
 		drainCh: make(chan struct{}),
 	}
-	b.verifier = cfg.Verifier
+	b.policyID = trust.PolicyID(cfg.Policy)
 	if cfg.AllowInsecure {
 		b.log.Warn("accepting insecure-dev workers: their answers are NOT attested (COCOON_ALLOW_INSECURE_WORKERS=true)")
 	}

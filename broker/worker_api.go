@@ -1,11 +1,15 @@
 package broker
 
 import (
+	"cmp"
 	"context"
+	"slices"
+
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cocoon-network/cocoon/trust"
 	"net/http"
 	"time"
 
@@ -13,12 +17,6 @@ import (
 
 	"github.com/cocoon-network/cocoon/wire"
 )
-
-// EvidenceVerifier checks a joining worker's evidence against the nonce the
-// broker issued. It returns whether the worker is attested.
-type EvidenceVerifier interface {
-	Verify(ctx context.Context, req *wire.JoinRequest) (attested bool, err error)
-}
 
 const (
 	nonceTTL      = 60 * time.Second
@@ -33,6 +31,7 @@ func (b *Broker) workerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/worker/report", b.workerAuth(b.handleReport))
 	mux.HandleFunc("POST /v1/worker/heartbeat", b.workerAuth(b.handleHeartbeat))
 	mux.HandleFunc("POST /v1/worker/leave", b.workerAuth(b.handleLeave))
+	mux.HandleFunc("GET /v1/candidates", b.serviceAuth(b.handleCandidates))
 }
 
 type workerHandler func(http.ResponseWriter, *http.Request, *WorkerInfo)
@@ -42,6 +41,10 @@ func (b *Broker) workerAuth(h workerHandler) http.HandlerFunc {
 		wi, ok := b.reg.auth(r.Context(), bearer(r))
 		if !ok {
 			unauthorized(w, "missing or unknown worker session token; join again")
+			return
+		}
+		if age := b.cfg.Store.Clock.Now().UnixMilli() - wi.AttestedMs; age > b.cfg.Reattest.Milliseconds() || wi.PolicyID != b.policyID {
+			unauthorized(w, "attestation expired or made under another allowlist; join again")
 			return
 		}
 		h(w, r, wi)
@@ -82,35 +85,31 @@ func (b *Broker) handleJoin(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w, "nonce is unknown, expired or already used")
 		return
 	}
-	attested := false
-	switch req.Evidence.Type {
-	case wire.EvidenceInsecureDev:
-		if !b.cfg.AllowInsecure {
-			writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence.type",
-				Message: "insecure-dev workers are refused (set COCOON_ALLOW_INSECURE_WORKERS=true on the broker for development only)"})
-			return
-		}
-	default:
-		if b.verifier == nil {
-			writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence.type",
-				Message: fmt.Sprintf("evidence type %q is not accepted by this broker", req.Evidence.Type)})
-			return
-		}
-		attested, err = b.verifier.Verify(r.Context(), &req)
-		if err != nil {
-			writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence", Message: err.Error()})
-			return
-		}
+	if req.Evidence.Type == wire.EvidenceInsecureDev && !b.cfg.AllowInsecure {
+		writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence.type",
+			Message: "insecure-dev workers are refused (set COCOON_ALLOW_INSECURE_WORKERS=true on the broker for development only)"})
+		return
 	}
-	wi := &WorkerInfo{Name: req.Name, Evidence: req.Evidence.Type, Attested: attested, SigningKey: req.SigningKey,
-		HPKEKey: req.HPKEKey, Quote: req.Evidence.Quote, Models: req.Models, Loaded: req.Loaded, MaxJobs: req.MaxJobs}
+	rep, err := trust.VerifyJoin(b.cfg.Policy, &req)
+	if err != nil {
+		b.log.Warn("worker join refused", "evidence", req.Evidence.Type, "err", err)
+		writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence", Message: err.Error()})
+		return
+	}
+	wi := &WorkerInfo{Name: req.Name, Evidence: req.Evidence.Type, Attested: !rep.Insecure, SigningKey: req.SigningKey,
+		HPKEKey: req.HPKEKey, Quote: req.Evidence.Quote, Nonce: req.Nonce, Models: req.Models, Loaded: req.Loaded,
+		MaxJobs: req.MaxJobs, PolicyID: b.policyID}
+	// A worker attesting again keeps its id (and the jobs it holds).
+	if prev, ok := b.reg.auth(r.Context(), bearer(r)); ok {
+		wi.ID = prev.ID
+	}
 	token, err := b.reg.add(r.Context(), wi)
 	if err != nil {
 		b.internal(w, "join", err)
 		return
 	}
 	b.log.Info("worker joined", "worker", wi.ID, "name", wi.Name, "evidence", wi.Evidence, "models", len(wi.Models))
-	writeJSON(w, http.StatusOK, wire.JoinResponse{WorkerID: wi.ID, Token: token,
+	writeJSON(w, http.StatusOK, wire.JoinResponse{WorkerID: wi.ID, Token: token, ReattestMs: b.cfg.Reattest.Milliseconds(),
 		LeaseMs: b.cfg.Store.Lease.Milliseconds(), HeartbeatMs: b.cfg.Heartbeat.Milliseconds()})
 }
 
@@ -326,6 +325,42 @@ func (b *Broker) handleHeartbeat(w http.ResponseWriter, r *http.Request, wi *Wor
 		if res.Code == wire.CodeCancelled || res.Code == wire.CodeConflict || res.Code == wire.CodeNotFound {
 			resp.Stop = append(resp.Stop, job)
 		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleCandidates offers up to k live workers for a model, least loaded
+// first, with everything a submitter needs to verify them itself.
+func (b *Broker) handleCandidates(w http.ResponseWriter, r *http.Request) {
+	model := r.URL.Query().Get("model")
+	if !modelRe.MatchString(model) {
+		badRequest(w, "model", "want a model name like tiny:latest")
+		return
+	}
+	k := 3
+	if ks := r.URL.Query().Get("k"); ks != "" {
+		if _, err := fmt.Sscan(ks, &k); err != nil || k < 1 || k > 16 {
+			badRequest(w, "k", "must be 1..16")
+			return
+		}
+	}
+	if e := b.checkCapacity(model); e != nil {
+		writeErr(w, e.Status, e)
+		return
+	}
+	var ws []*WorkerInfo
+	for _, wi := range b.reg.live() {
+		if wi.serves(model) && !wi.Draining {
+			ws = append(ws, wi)
+		}
+	}
+	slices.SortStableFunc(ws, func(a, b *WorkerInfo) int {
+		return cmp.Compare(float64(a.Running)/float64(max(a.MaxJobs, 1)), float64(b.Running)/float64(max(b.MaxJobs, 1)))
+	})
+	resp := wire.CandidatesResponse{Candidates: []wire.Candidate{}}
+	for _, wi := range ws[:min(k, len(ws))] {
+		resp.Candidates = append(resp.Candidates, wire.Candidate{WorkerID: wi.ID, Nonce: wi.Nonce,
+			Evidence: wire.Evidence{Type: wi.Evidence, Quote: wi.Quote}, SigningKey: wi.SigningKey, HPKEKey: wi.HPKEKey, Models: wi.Models})
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,38 +18,52 @@ import (
 	"github.com/cocoon-network/cocoon/worker"
 )
 
-func payloadFor(t *testing.T, msgs []wire.Message) []byte {
+// prepare seals a job for the stack's workers without submitting it.
+func prepare(t *testing.T, s *teststack.Stack, user string, maxTokens int, msgs []wire.Message) *wire.SubmitRequest {
 	t.Helper()
-	return mustJSON(t, wire.Payload{Version: 1, Messages: msgs, Options: detOpts})
+	sr, err := s.Submitter.Prepare(context.Background(), &submit.Request{Model: s.Ollama.Model, User: user,
+		MaxTokens: maxTokens, Messages: msgs, Options: detOpts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sr
 }
 
 // TestKillWorkerMidStreamFailsOver: kill -9 a worker process while it
 // streams; another worker continues from the streamed prefix and the
 // follower sees one answer with no repeated or missing chunk.
 func TestKillWorkerMidStreamFailsOver(t *testing.T) {
-	s := teststack.Start(t, teststack.Options{})
-	proc := workerProc(t, s)
+	runKillFailover(t, teststack.Start(t, teststack.Options{}))
+}
+
+// runKillFailover is the failover check on any stack (single Redis or
+// cluster): two worker processes, the holder is killed after two chunks.
+func runKillFailover(t *testing.T, s *teststack.Stack) {
+	procs := map[string]*exec.Cmd{"proc1": workerProc(t, s, "proc1", 1), "proc2": workerProc(t, s, "proc2", 2)}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	const maxTokens = 1800
 	msgs := []wire.Message{{Role: "user", Content: "tell me a long story"}}
-	id := wire.NewJobID(s.Ollama.Model)
-	if _, err := s.Client.Submit(ctx, &wire.SubmitRequest{ID: id, Model: s.Ollama.Model, User: "cli:t", MaxTokens: maxTokens,
-		PromptBytes: 20, Payload: payloadFor(t, msgs)}); err != nil {
+	sr := prepare(t, s, "cli:t", maxTokens, msgs) // sealed to both workers
+	id := sr.ID
+	if _, err := s.Client.Submit(ctx, sr); err != nil {
 		t.Fatal(err)
 	}
+	names := workerNames(t, s)
 	var (
 		events []wire.Event
+		holder string
 		killed bool
-		second sync.Once
 	)
 	err := s.Client.Follow(ctx, id, func(e wire.Event) error {
 		events = append(events, e)
+		if e.Type == wire.EventLeased && holder == "" {
+			holder = names[e.Worker]
+		}
 		if e.Type == wire.EventChunk && !killed && e.Seq >= 2 {
 			killed = true
-			_ = syscall.Kill(-proc.Process.Pid, syscall.SIGKILL)
-			second.Do(func() { go s.AddWorker(nil) })
+			_ = syscall.Kill(-procs[holder].Process.Pid, syscall.SIGKILL)
 		}
 		return nil
 	})
@@ -64,10 +79,14 @@ func TestKillWorkerMidStreamFailsOver(t *testing.T) {
 			leases++
 		case wire.EventChunk:
 			seqs = append(seqs, e.Seq)
+			text, err := s.Submitter.OpenChunk(id, e)
+			if err != nil {
+				t.Fatalf("chunk %d: %v", e.Seq, err)
+			}
 			if leases == 1 {
-				prefix.Write(e.Data)
+				prefix.Write(text)
 			} else {
-				cont.Write(e.Data)
+				cont.Write(text)
 			}
 		}
 	}
@@ -107,7 +126,11 @@ func TestKillWorkerMidStreamFailsOver(t *testing.T) {
 // TestCancelRunningJobStopsOllama: /stop on a running job ends the
 // worker's Ollama request early.
 func TestCancelRunningJobStopsOllama(t *testing.T) {
-	s := teststack.Start(t, teststack.Options{})
+	runCancel(t, teststack.Start(t, teststack.Options{}))
+}
+
+// runCancel cancels a running job on any stack.
+func runCancel(t *testing.T, s *teststack.Stack) {
 	s.AddWorker(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -153,10 +176,7 @@ func TestRedisPowerCut(t *testing.T) {
 	w := s.AddWorker(nil)
 	_ = w
 	msgs := []wire.Message{{Role: "user", Content: "hi"}}
-	mk := func() *wire.SubmitRequest {
-		return &wire.SubmitRequest{ID: wire.NewJobID(s.Ollama.Model), Model: s.Ollama.Model, User: "cli:p", MaxTokens: 8,
-			PromptBytes: 2, Payload: payloadFor(t, msgs)}
-	}
+	mk := func() *wire.SubmitRequest { return prepare(t, s, "cli:p", 8, msgs) }
 	var before, window []*wire.SubmitRequest
 	for i := 0; i < 20; i++ {
 		r := mk()
@@ -221,7 +241,11 @@ func TestRedisPowerCut(t *testing.T) {
 // TestBrokerRestartUnderLoad: jobs submitted before and during a broker
 // restart all complete with the full answer.
 func TestBrokerRestartUnderLoad(t *testing.T) {
-	s := teststack.Start(t, teststack.Options{})
+	runBrokerRestart(t, teststack.Start(t, teststack.Options{}))
+}
+
+// runBrokerRestart restarts the broker under load on any stack.
+func runBrokerRestart(t *testing.T, s *teststack.Stack) {
 	// One job at a time: Ollama batching concurrent requests changes float
 	// sums, and with them greedy tokens, so answers are compared serially.
 	s.AddWorker(func(c *worker.Config) { c.MaxJobs = 1 })

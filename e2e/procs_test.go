@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,12 +43,12 @@ func cocoonBin(t *testing.T) string {
 }
 
 // workerProc runs `cocoon worker` as a real process against the stack.
-func workerProc(t *testing.T, s *teststack.Stack) *exec.Cmd {
+func workerProc(t *testing.T, s *teststack.Stack, name string, poolSize int) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(cocoonBin(t), "worker")
 	cmd.Dir = t.TempDir() // no .cocoon/dev.env here
 	cmd.Env = append(os.Environ(), "COCOON_BROKER_URL="+s.URL, "OLLAMA_HOST="+s.Ollama.Host,
-		"COCOON_WORKER_INSECURE=true", "COCOON_WORKER_MAX_JOBS=4", "COCOON_WORKER_NAME=proc")
+		"COCOON_WORKER_INSECURE=true", "COCOON_WORKER_MAX_JOBS=4", "COCOON_WORKER_NAME="+name)
 	if os.Getenv("COCOON_TEST_LOG") == "1" {
 		cmd.Stderr = os.Stderr
 	}
@@ -56,8 +57,26 @@ func workerProc(t *testing.T, s *teststack.Stack) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
-	waitWorkers(t, s, 1)
+	waitWorkers(t, s, poolSize)
 	return cmd
+}
+
+// workerNames maps live worker ids to their names.
+func workerNames(t *testing.T, s *teststack.Stack) map[string]string {
+	t.Helper()
+	pool, err := s.Client.Pool(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, raw := range pool {
+		var w struct{ ID, Name string }
+		if err := json.Unmarshal(raw, &w); err != nil {
+			t.Fatal(err)
+		}
+		m[w.ID] = w.Name
+	}
+	return m
 }
 
 // waitWorkers waits until the pool has n live workers.

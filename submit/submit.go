@@ -12,12 +12,16 @@ package submit
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
+	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/broker/client"
+	"github.com/cocoon-network/cocoon/seal"
+	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -38,6 +42,8 @@ type Result struct {
 	Text             string
 	Workers          []string // every worker that ran a segment, in order
 	Segments         []wire.Event
+	Receipts         []trust.CheckedReceipt // one per finished segment, checked by this submitter
+	Attested         bool                   // every segment came from a TDX-attested worker with a verified receipt
 	PromptTokens     int
 	CompletionTokens int
 	Error            string
@@ -55,6 +61,16 @@ type Submitter struct {
 	// OnSubmit, if set, is called with the job id once the broker stored it
 	// (the bot remembers it for /stop).
 	OnSubmit func(jobID string, position int)
+	// Policy checks the evidence of the workers the broker offers before
+	// anything is sealed to them. Set AllowInsecureDev only for development.
+	Policy attest.Policy
+	// Secret derives each job's chunk key (seal.JobKey), so a restarted
+	// submitter can still read its jobs; random per process when unset.
+	Secret []byte
+	// K is how many verified workers a job is sealed to (default 3).
+	K int
+
+	once sync.Once
 }
 
 // New returns a Submitter on c.
@@ -90,12 +106,10 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 	if n := promptBytes(req.Messages); n > limit {
 		return nil, &ErrPromptTooLong{Bytes: n, Limit: limit}
 	}
-	payload, err := json.Marshal(wire.Payload{Version: 1, Messages: req.Messages, Options: req.Options})
+	sr, ws, err := s.prepare(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	sr := &wire.SubmitRequest{ID: wire.NewJobID(req.Model), Model: req.Model, User: req.User,
-		MaxTokens: req.MaxTokens, PromptBytes: promptBytes(req.Messages), Payload: payload}
 	ack, err := s.submitWithRetry(ctx, sr)
 	if err != nil {
 		return nil, err
@@ -103,7 +117,37 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 	if s.OnSubmit != nil {
 		s.OnSubmit(ack.JobID, ack.Position)
 	}
-	return s.Follow(ctx, ack.JobID, req.Model, onDelta)
+	return s.follow(ctx, ack.JobID, req.Model, sr.Payload, signingKeys(ws), onDelta)
+}
+
+// Prepare builds the sealed job for req without submitting it: the broker's
+// candidates are verified, the payload sealed to them and named eligible.
+func (s *Submitter) Prepare(ctx context.Context, req *Request) (*wire.SubmitRequest, error) {
+	sr, _, err := s.prepare(ctx, req)
+	return sr, err
+}
+
+func (s *Submitter) prepare(ctx context.Context, req *Request) (*wire.SubmitRequest, []verified, error) {
+	ws, err := s.candidates(ctx, req.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := wire.NewJobID(req.Model)
+	sealed, _, err := s.sealFor(id, req, ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	sr := &wire.SubmitRequest{ID: id, Model: req.Model, User: req.User, MaxTokens: req.MaxTokens,
+		PromptBytes: promptBytes(req.Messages), Payload: sealed}
+	for _, w := range ws {
+		sr.Eligible = append(sr.Eligible, w.cand.WorkerID)
+	}
+	return sr, ws, nil
+}
+
+// OpenChunk opens the text of a chunk event of one of this submitter's jobs.
+func (s *Submitter) OpenChunk(jobID string, e wire.Event) ([]byte, error) {
+	return seal.OpenChunk(seal.JobKey(s.secret(), jobID), jobID, e.Seq, e.Data)
 }
 
 // submitWithRetry retries a submit whose acknowledgement was lost in
@@ -120,15 +164,23 @@ func (s *Submitter) submitWithRetry(ctx context.Context, sr *wire.SubmitRequest)
 	return nil, err
 }
 
-// Follow reads job id to its end, assembling the answer.
+// Follow reads a job this submitter sealed (possibly before a restart) to
+// its end. Without the sealed request and the workers' keys its receipts
+// are reported but not verified.
 func (s *Submitter) Follow(ctx context.Context, id, model string, onDelta func(string)) (*Result, error) {
+	return s.follow(ctx, id, model, nil, nil, onDelta)
+}
+
+func (s *Submitter) follow(ctx context.Context, id, model string, sealed []byte, keys map[string]ed25519.PublicKey, onDelta func(string)) (*Result, error) {
 	res := &Result{JobID: id, Model: model}
-	var text strings.Builder
+	key := seal.JobKey(s.secret(), id)
+	var text, segment strings.Builder
 	var next uint64
 	err := s.C.Follow(ctx, id, func(e wire.Event) error {
 		switch e.Type {
 		case wire.EventLeased:
 			res.Workers = append(res.Workers, e.Worker)
+			segment.Reset()
 		case wire.EventChunk:
 			if e.Seq < next {
 				return nil // already shown
@@ -136,13 +188,28 @@ func (s *Submitter) Follow(ctx context.Context, id, model string, onDelta func(s
 			if e.Seq > next {
 				return fmt.Errorf("chunk %d arrived before %d", e.Seq, next)
 			}
+			plain, err := seal.OpenChunk(key, id, e.Seq, e.Data)
+			if err != nil {
+				return fmt.Errorf("chunk %d does not open: %w", e.Seq, err)
+			}
 			next++
-			text.Write(e.Data)
+			text.Write(plain)
+			segment.Write(plain)
 			if onDelta != nil {
-				onDelta(string(e.Data))
+				onDelta(string(plain))
 			}
 		case wire.EventSegment:
 			res.Segments = append(res.Segments, e)
+			var cr trust.CheckedReceipt
+			if len(e.Receipt) == 0 {
+				cr.Problem = "segment has no receipt"
+			} else {
+				cr = trust.CheckReceipt(e.Receipt, keys[e.Worker], id, sealed, segment.String())
+				if sealed == nil && cr.Problem == "receipt is for another request" {
+					cr.Problem = "request unknown after restart: receipt not checked"
+				}
+			}
+			res.Receipts = append(res.Receipts, cr)
 		case wire.EventDone:
 			res.PromptTokens, res.CompletionTokens = e.PromptTokens, e.CompletionTokens
 		}
@@ -152,6 +219,10 @@ func (s *Submitter) Follow(ctx context.Context, id, model string, onDelta func(s
 		return nil
 	})
 	res.Text = text.String()
+	res.Attested = len(res.Receipts) > 0
+	for _, r := range res.Receipts {
+		res.Attested = res.Attested && r.Verified && r.Receipt.Attested
+	}
 	if err != nil {
 		return res, err
 	}

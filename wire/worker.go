@@ -42,6 +42,7 @@ type JoinResponse struct {
 	Token       string `json:"token"`
 	LeaseMs     int64  `json:"lease_ms"`
 	HeartbeatMs int64  `json:"heartbeat_ms"`
+	ReattestMs  int64  `json:"reattest_ms"` // join again (same id) before this passes
 }
 
 // LeaseRequest asks for up to Max jobs, waiting up to WaitMs for one.
@@ -123,4 +124,21 @@ type HeartbeatRequest struct {
 // HeartbeatResponse lists held jobs the worker must stop (cancelled or lost).
 type HeartbeatResponse struct {
 	Stop []string `json:"stop,omitempty"`
+}
+
+// Candidate is a worker a submitter may seal a job to: everything the
+// submitter needs to check the worker's evidence itself (the quote binds
+// the nonce, both keys and the models).
+type Candidate struct {
+	WorkerID   string        `json:"worker_id"`
+	Nonce      []byte        `json:"nonce"`
+	Evidence   Evidence      `json:"evidence"`
+	SigningKey []byte        `json:"signing_key"`
+	HPKEKey    []byte        `json:"hpke_key"`
+	Models     []ModelDigest `json:"models"`
+}
+
+// CandidatesResponse answers GET /v1/candidates.
+type CandidatesResponse struct {
+	Candidates []Candidate `json:"candidates"`
 }

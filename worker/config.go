@@ -2,9 +2,12 @@ package worker
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/cocoon-network/cocoon/attest"
 )
 
 // Config configures a Worker. Zero values mean the defaults.
@@ -14,6 +17,7 @@ type Config struct {
 	Name         string        // shown in the pool; default host name
 	MaxJobs      int           // concurrent jobs; default 4
 	Insecure     bool          // join with insecure-dev evidence (no TDX)
+	Quoter       attest.Quoter // quote provider; nil: configfs-tsm TDX, or the dev quoter when Insecure
 	DrainTimeout time.Duration // how long shutdown waits for running jobs; default 30s
 	HTTPClient   *http.Client
 	Logger       *slog.Logger
@@ -26,8 +30,16 @@ func (c *Config) validate() error {
 	if c.OllamaHost == "" {
 		return errors.New("worker: OLLAMA_HOST is required")
 	}
-	if !c.Insecure {
-		return errors.New("worker: no TDX quote provider on this machine; run with insecure dev mode (COCOON_WORKER_INSECURE=true) for development")
+	if c.Quoter == nil {
+		if c.Insecure {
+			c.Quoter = attest.DevQuoter{}
+		} else {
+			q, err := attest.NewTDXQuoter()
+			if err != nil {
+				return fmt.Errorf("worker: no TDX quote provider (%v); on a machine without TDX run in insecure dev mode (COCOON_WORKER_INSECURE=true), which brokers refuse unless allowed", err)
+			}
+			c.Quoter = q
+		}
 	}
 	if c.MaxJobs <= 0 {
 		c.MaxJobs = 4

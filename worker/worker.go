@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ollama/ollama/api"
 
+	"github.com/cocoon-network/cocoon/attest"
+	"github.com/cocoon-network/cocoon/seal"
+	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -24,9 +28,14 @@ type Worker struct {
 	ollama *ollama
 	log    *slog.Logger
 	signer ed25519.PrivateKey
+	hpke   *seal.PrivateKey
 
 	id          string
 	heartbeatMs int64
+	reattestMs  int64
+	joinedAt    time.Time
+	evidence    wire.Evidence
+	models      []wire.ModelDigest
 	rep         *reporter
 
 	mu   sync.Mutex
@@ -52,20 +61,30 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	hpke, err := seal.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
 	}
 	return &Worker{cfg: cfg, api: newAPIClient(cfg.BrokerURL, cfg.HTTPClient), ollama: ol, log: cfg.Logger,
-		signer: priv, jobs: map[string]*running{}, slot: make(chan struct{}, cfg.MaxJobs)}, nil
+		signer: priv, hpke: hpke, jobs: map[string]*running{}, slot: make(chan struct{}, cfg.MaxJobs)}, nil
 }
 
 // ID is the worker id the broker assigned at join ("" before).
-func (w *Worker) ID() string { return w.id }
+func (w *Worker) ID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
 
 // errStopped is the cause given to a job the broker told us to stop.
 var errStopped = errors.New("stopped by broker")
 
-// Join registers with the broker: nonce, evidence, keys, models.
+// Join registers with the broker: it gets a nonce, has its quote provider
+// attest REPORTDATA over (nonce, its keys, its models' digests), and sends
+// the quote with the keys. Joining again keeps the worker's id.
 func (w *Worker) Join(ctx context.Context) error {
 	models, err := w.ollama.models(ctx)
 	if err != nil {
@@ -78,16 +97,35 @@ func (w *Worker) Join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	req := &wire.JoinRequest{Nonce: nonce, Evidence: wire.Evidence{Type: wire.EvidenceInsecureDev},
-		SigningKey: w.signer.Public().(ed25519.PublicKey), Models: models, Loaded: w.ollama.loaded(ctx),
+	signing := w.signer.Public().(ed25519.PublicKey)
+	claims, err := trust.Claims(nonce, signing, w.hpke.PublicKey().Bytes(), models)
+	if err != nil {
+		return err
+	}
+	ev, err := attest.NewEvidence(w.cfg.Quoter, claims)
+	if err != nil {
+		return err
+	}
+	req := &wire.JoinRequest{Nonce: nonce, Evidence: wire.Evidence{Type: ev.Type, Quote: ev.Quote},
+		SigningKey: signing, HPKEKey: w.hpke.PublicKey().Bytes(), Models: models, Loaded: w.ollama.loaded(ctx),
 		MaxJobs: w.cfg.MaxJobs, Name: w.cfg.Name}
 	resp, err := w.api.join(ctx, req)
 	if err != nil {
 		return err
 	}
-	w.id, w.heartbeatMs = resp.WorkerID, resp.HeartbeatMs
+	w.mu.Lock()
+	w.id, w.heartbeatMs, w.reattestMs, w.joinedAt = resp.WorkerID, resp.HeartbeatMs, resp.ReattestMs, time.Now()
+	w.evidence, w.models = req.Evidence, models
+	w.mu.Unlock()
 	w.log.Info("joined pool", "worker", w.id, "models", len(models), "evidence", req.Evidence.Type)
 	return nil
+}
+
+// reattestDue reports whether half the attestation period has passed.
+func (w *Worker) reattestDue() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reattestMs > 0 && time.Since(w.joinedAt) > time.Duration(w.reattestMs/2)*time.Millisecond
 }
 
 // Run joins and serves jobs until ctx ends, then drains: it stops leasing,
@@ -249,7 +287,11 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			continue
 		}
 		next = period
-		w.log.Debug("heartbeat", "held", len(w.held()), "stop", len(resp.Stop))
+		if w.reattestDue() {
+			if err := w.Join(ctx); err != nil {
+				w.log.Warn("attest again", "err", err)
+			}
+		}
 		for _, id := range resp.Stop {
 			w.stopJob(id, "lease lost or cancelled")
 		}
@@ -259,21 +301,29 @@ func (w *Worker) heartbeats(ctx context.Context) {
 // runJob runs one leased job on Ollama and reports its chunks and end.
 func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 	log := w.log.With("job", j.ID, "attempt", j.Attempt)
-	var p wire.Payload
-	if err := json.Unmarshal(j.Payload, &p); err != nil || len(p.Messages) == 0 {
-		w.fail(j, "payload does not decode", false)
+	p, key, err := w.openPayload(j)
+	if err != nil {
+		log.Warn("payload refused", "err", err)
+		w.fail(j, err.Error(), false)
 		return
 	}
-	prefix := ""
+	var prefix strings.Builder
 	for _, c := range j.Prefix {
-		prefix += string(c.Data)
+		text, err := seal.OpenChunk(key, j.ID, c.Seq, c.Data)
+		if err != nil {
+			w.fail(j, fmt.Sprintf("streamed chunk %d does not open", c.Seq), false)
+			return
+		}
+		prefix.Write(text)
 	}
 	seq := j.NextSeq
 	var final api.ChatResponse
-	err := w.ollama.c.Chat(ctx, chatRequest(j, &p, prefix), func(r api.ChatResponse) error {
+	var segment strings.Builder
+	err = w.ollama.c.Chat(ctx, chatRequest(j, p, prefix.String()), func(r api.ChatResponse) error {
 		if r.Message.Content != "" {
+			segment.WriteString(r.Message.Content)
 			w.rep.add(wire.Report{Kind: wire.ReportChunk, Job: j.ID, Lease: j.Lease, Seq: seq,
-				Data: []byte(r.Message.Content), Tokens: 1}, nil)
+				Data: seal.SealChunk(key, j.ID, seq, []byte(r.Message.Content)), Tokens: 1}, nil)
 			seq++
 		}
 		if r.Done {
@@ -287,7 +337,7 @@ func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 		// Cancelled or taken away: report what ran so a cancel is charged
 		// for what was streamed; the broker answers "cancelled" or refuses.
 		log.Info("job stopped", "reason", cause)
-		w.complete(j, final.PromptEvalCount, int(seq-j.NextSeq))
+		w.complete(j, final.PromptEvalCount, int(seq-j.NextSeq), nil)
 	case errors.Is(cause, errDrainTimeout):
 		w.fail(j, "worker shutting down", true)
 	case err != nil:
@@ -298,15 +348,49 @@ func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 		// generation (e.g. 30 identical tokens in a row): the answer ends
 		// there, with the tokens streamed.
 		log.Info("ollama ended the stream without a final message")
-		w.complete(j, 0, int(seq-j.NextSeq))
+		w.complete(j, 0, int(seq-j.NextSeq), w.receipt(j, segment.String(), 0, int(seq-j.NextSeq)))
 	default:
-		w.complete(j, final.PromptEvalCount, final.EvalCount)
+		w.complete(j, final.PromptEvalCount, final.EvalCount, w.receipt(j, segment.String(), final.PromptEvalCount, final.EvalCount))
 	}
 }
 
-func (w *Worker) complete(j *wire.LeasedJob, promptTokens, completionTokens int) {
+// openPayload opens a job's sealed payload with the worker's HPKE key.
+func (w *Worker) openPayload(j *wire.LeasedJob) (*wire.Payload, [32]byte, error) {
+	var key [32]byte
+	plain, err := seal.Open(j.Payload, []byte(j.ID), w.ID(), w.hpke)
+	if err != nil {
+		return nil, key, fmt.Errorf("sealed payload does not open for this worker: %w", err)
+	}
+	var p wire.Payload
+	if err := json.Unmarshal(plain, &p); err != nil || len(p.Messages) == 0 || len(p.ChunkKey) != 32 {
+		return nil, key, errors.New("payload does not decode")
+	}
+	copy(key[:], p.ChunkKey)
+	return &p, key, nil
+}
+
+// receipt signs what this worker produced for the job's current segment.
+func (w *Worker) receipt(j *wire.LeasedJob, text string, promptTokens, completionTokens int) []byte {
+	w.mu.Lock()
+	seg := trust.Segment{JobID: j.ID, Index: j.Segment, WorkerID: w.id, SealedRequest: j.Payload, Text: text,
+		Model: j.Model, PromptTokens: promptTokens, CompletionTokens: completionTokens, Evidence: w.evidence}
+	for _, m := range w.models {
+		if m.Name == j.Model {
+			seg.Digest = m.Digest
+		}
+	}
+	w.mu.Unlock()
+	r, err := trust.SignReceipt(w.signer, seg, time.Now())
+	if err != nil {
+		w.log.Warn("receipt", "job", j.ID, "err", err)
+		return nil
+	}
+	return r
+}
+
+func (w *Worker) complete(j *wire.LeasedJob, promptTokens, completionTokens int, receipt []byte) {
 	w.rep.add(wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease,
-		PromptTokens: promptTokens, CompletionTokens: completionTokens}, nil)
+		PromptTokens: promptTokens, CompletionTokens: completionTokens, Receipt: receipt}, nil)
 }
 
 func (w *Worker) fail(j *wire.LeasedJob, reason string, retryable bool) {

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -194,4 +196,18 @@ func (c *Client) followOnce(ctx context.Context, id string, after *string, fn fu
 		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return false, nil
+}
+
+// Candidates asks for up to k workers that can run model, with their
+// evidence and keys (the caller verifies them itself).
+func (c *Client) Candidates(ctx context.Context, model string, k int) ([]wire.Candidate, error) {
+	var out wire.CandidatesResponse
+	q := url.Values{"model": {model}, "k": {strconv.Itoa(k)}}
+	return out.Candidates, c.do(ctx, http.MethodGet, "/v1/candidates?"+q.Encode(), nil, &out)
+}
+
+// Pool lists the live workers (admin views).
+func (c *Client) Pool(ctx context.Context) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/v1/pool", nil, &out)
 }

@@ -23,6 +23,7 @@ func runAsk(ctx context.Context, env *config.Env, args []string) error {
 	model := fs.String("model", env.String("COCOON_DEFAULT_MODEL", ""), "model (default COCOON_DEFAULT_MODEL, else the first the pool serves)")
 	maxTokens := fs.Int("max-tokens", 256, "most tokens to generate")
 	userID := fs.String("user", "", "user id to bill (default cli:<login>)")
+	receiptFile := fs.String("receipt", "", "write the answer's receipts (with the workers' evidence) to this file")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, ""}
 	}
@@ -60,7 +61,10 @@ func runAsk(ctx context.Context, env *config.Env, args []string) error {
 		}
 		*model = ms[0].Name
 	}
-	s := &submit.Submitter{C: c, MaxPromptBytes: limit}
+	s := &submit.Submitter{C: c, MaxPromptBytes: limit, Policy: attestPolicy(env), Secret: submitterSecret(env)}
+	if err := env.Err(); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "model: %s\n", *model)
 	res, err := s.Run(ctx, &submit.Request{Model: *model, User: *userID, MaxTokens: *maxTokens,
 		Messages: []wire.Message{{Role: "user", Content: prompt}}}, func(d string) { os.Stdout.WriteString(d) })
@@ -72,6 +76,12 @@ func runAsk(ctx context.Context, env *config.Env, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "job: %s  worker: %s  tokens: %d prompt + %d completion  state: %s\n",
 		res.JobID, strings.Join(res.Workers, " -> "), res.PromptTokens, res.CompletionTokens, res.State)
+	fmt.Fprintf(os.Stderr, "receipts: %s\n", receiptSummary(res))
+	if *receiptFile != "" {
+		if err := writeReceipts(*receiptFile, c, res); err != nil {
+			return err
+		}
+	}
 	if res.State != wire.StateDone {
 		return &exitError{1, "job " + res.State}
 	}

@@ -21,7 +21,8 @@ commands:
   up       run a local stack: redis, ollama with the tiny model, broker, worker (and bot when TELEGRAM_BOT_TOKEN is set)
   broker   run the broker (client API + worker API)
   worker   run a GPU worker against a broker and a local Ollama
-  ask      ask the pool a question: cocoon ask [--model M] "prompt"
+  ask      ask the pool a question: cocoon ask [--model M] [--receipt FILE] "prompt"
+  verify-receipt FILE   check answer receipts offline against the worker's TDX quote
 `
 
 type command func(ctx context.Context, env *config.Env, args []string) error
@@ -31,6 +32,8 @@ var commands = map[string]command{
 	"broker": runBroker,
 	"worker": runWorker,
 	"ask":    runAsk,
+
+	"verify-receipt": runVerifyReceipt,
 }
 
 func main() {

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/worker"
 )
 
@@ -39,6 +42,41 @@ func redisClient(env *config.Env) (redis.UniversalClient, error) {
 	return redis.NewClient(opt), nil
 }
 
+// attestPolicy reads how TDX evidence is checked: the measurement allowlist
+// (COCOON_TDX_ALLOW), whether collateral is fetched (COCOON_TDX_COLLATERAL)
+// and whether insecure-dev workers are accepted.
+func attestPolicy(env *config.Env) attest.Policy {
+	p := attest.Policy{AllowInsecureDev: env.Bool("COCOON_ALLOW_INSECURE_WORKERS", false)}
+	allow, err := trust.ParseAllowlist(env.String("COCOON_TDX_ALLOW", ""))
+	if err != nil {
+		env.Invalid("COCOON_TDX_ALLOW", err.Error())
+	}
+	p.Allow = allow
+	switch c := env.String("COCOON_TDX_COLLATERAL", "offline"); c {
+	case "offline":
+	case "online":
+		p.Getter = attest.NewCachingGetter(nil, time.Hour)
+	default:
+		env.Invalid("COCOON_TDX_COLLATERAL", "want offline or online")
+	}
+	return p
+}
+
+// submitterSecret reads COCOON_SUBMITTER_SECRET (hex, >= 16 bytes): chunk
+// keys derive from it, so a restarted submitter can still read its jobs.
+func submitterSecret(env *config.Env) []byte {
+	v, ok := env.Lookup("COCOON_SUBMITTER_SECRET")
+	if !ok {
+		return nil
+	}
+	b, err := hex.DecodeString(v)
+	if err != nil || len(b) < 16 {
+		env.Invalid("COCOON_SUBMITTER_SECRET", "want at least 32 hex digits")
+		return nil
+	}
+	return b
+}
+
 // brokerConfig reads the broker's settings (without the Redis client).
 func brokerConfig(env *config.Env) broker.Config {
 	return broker.Config{
@@ -47,6 +85,8 @@ func brokerConfig(env *config.Env) broker.Config {
 		AllowInsecure:  env.Bool("COCOON_ALLOW_INSECURE_WORKERS", false),
 		MaxPromptBytes: env.Int("COCOON_MAX_PROMPT_BYTES", 16384, 1, 1<<20),
 		MaxTokens:      env.Int("COCOON_MAX_TOKENS", 8192, 1, 1<<20),
+		Policy:         attestPolicy(env),
+		Reattest:       env.Duration("COCOON_REATTEST", 30*time.Minute),
 		Store: broker.StoreConfig{
 			Lease:       env.Duration("COCOON_LEASE", 15*time.Second),
 			MaxAttempts: env.Int("COCOON_MAX_ATTEMPTS", 5, 1, 100),

@@ -77,6 +77,8 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 	}
 	bcfg := brokerConfig(env)
 	bcfg.Token, bcfg.AllowInsecure = token, true
+	secret := make([]byte, 32)
+	rand.Read(secret)
 	bcfg.Redis, bcfg.Logger = rdb, log.With("component", "broker")
 	if err := env.Err(); err != nil {
 		return err
@@ -116,6 +118,7 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 
 	if err := writeDevEnv(filepath.Join(state, "dev.env"), map[string]string{
 		"COCOON_BROKER_URL": brokerURL, "COCOON_BROKER_TOKEN": token, "COCOON_DEFAULT_MODEL": model, "REDIS_URL": redisURL,
+		"COCOON_ALLOW_INSECURE_WORKERS": "true", "COCOON_SUBMITTER_SECRET": hex.EncodeToString(secret),
 	}); err != nil {
 		return err
 	}
@@ -135,7 +138,8 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 func writeDevEnv(path string, vals map[string]string) error {
 	var s string
 	s += "# written by `cocoon up`; read by bin/cocoon when these are unset\n"
-	for _, k := range []string{"COCOON_BROKER_URL", "COCOON_BROKER_TOKEN", "COCOON_DEFAULT_MODEL", "REDIS_URL"} {
+	for _, k := range []string{"COCOON_BROKER_URL", "COCOON_BROKER_TOKEN", "COCOON_DEFAULT_MODEL", "REDIS_URL",
+		"COCOON_ALLOW_INSECURE_WORKERS", "COCOON_SUBMITTER_SECRET"} {
 		s += k + "=" + vals[k] + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o600)

@@ -144,6 +144,11 @@ func (e *Env) URL(name, def, defScheme string) string {
 	return strings.TrimRight(v, "/")
 }
 
+// Invalid records that setting name is wrong, saying why.
+func (e *Env) Invalid(name, why string) {
+	e.errs = append(e.errs, name+": "+why)
+}
+
 // Required returns a setting that must be set.
 func (e *Env) Required(name, why string) string {
 	v, ok := e.Lookup(name)

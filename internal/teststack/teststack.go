@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/testenv"
@@ -31,6 +32,9 @@ type Options struct {
 	Redis  redis.UniversalClient // use this instead of starting a redis-server
 	Ollama *testenv.Ollama       // share one Ollama between stacks
 	Broker func(*broker.Config)  // adjust the broker config
+	// Policy verifies worker evidence at the broker and in the submitter;
+	// nil accepts insecure-dev workers only.
+	Policy *attest.Policy
 }
 
 // Stack is a running broker with its Redis and Ollama.
@@ -44,6 +48,7 @@ type Stack struct {
 	Client    *client.Client
 	Submitter *submit.Submitter
 
+	policy     attest.Policy
 	addr       string
 	stopBroker context.CancelFunc
 	brokerDone chan struct{}
@@ -71,7 +76,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	if s.Ollama == nil {
 		s.Ollama = testenv.StartOllama(t)
 	}
-	s.bcfg = broker.Config{Redis: s.Redis, Token: Token, AllowInsecure: true, Logger: Logger(),
+	s.policy = attest.Policy{AllowInsecureDev: true}
+	if opts.Policy != nil {
+		s.policy = *opts.Policy
+	}
+	s.bcfg = broker.Config{Redis: s.Redis, Token: Token, AllowInsecure: s.policy.AllowInsecureDev, Policy: s.policy, Logger: Logger(),
 		RecoverEvery: 50 * time.Millisecond,
 		Store:        broker.StoreConfig{Lease: 3 * time.Second, Backoff: 10 * time.Millisecond}}
 	if opts.Broker != nil {
@@ -113,7 +122,7 @@ func (s *Stack) StartBroker() {
 		}
 	}()
 	s.Client = client.New(s.URL, Token)
-	s.Submitter = submit.New(s.Client)
+	s.Submitter = &submit.Submitter{C: s.Client, Policy: s.policy}
 }
 
 // StopBroker shuts the broker down gracefully and waits.
@@ -144,7 +153,7 @@ func (w *Worker) Stop() error {
 // and runs it until the test ends.
 func (s *Stack) AddWorker(adjust func(*worker.Config)) *Worker {
 	s.t.Helper()
-	cfg := worker.Config{BrokerURL: s.URL, OllamaHost: s.Ollama.Host, Insecure: true, MaxJobs: 8, Logger: Logger(),
+	cfg := worker.Config{BrokerURL: s.URL, OllamaHost: s.Ollama.Host, Insecure: s.policy.AllowInsecureDev, MaxJobs: 8, Logger: Logger(),
 		DrainTimeout: 5 * time.Second}
 	if adjust != nil {
 		adjust(&cfg)

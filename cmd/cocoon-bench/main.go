@@ -1,0 +1,5 @@
+package main
+
+import "github.com/hibiken/asynq"
+
+func main() { _ = asynq.NewClient }
