@@ -25,6 +25,7 @@ func (b *Broker) clientRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/jobs/{id}/cancel", b.serviceAuth(b.handleCancel))
 	mux.HandleFunc("GET /v1/models", b.serviceAuth(b.handleModels))
 	mux.HandleFunc("GET /v1/pool", b.serviceAuth(b.handlePool))
+	mux.HandleFunc("GET /v1/users/{user}/balance", b.serviceAuth(b.handleBalance))
 }
 
 func (b *Broker) serviceAuth(h http.HandlerFunc) http.HandlerFunc {
@@ -51,9 +52,12 @@ func (b *Broker) validateSubmit(req *wire.SubmitRequest) *wire.Error {
 		return bad("max_tokens", "must be 1..%d", b.cfg.MaxTokens)
 	case req.PromptBytes < 0:
 		return bad("prompt_bytes", "must not be negative")
-	case req.PromptBytes > b.cfg.MaxPromptBytes:
+	case req.PromptBytes > b.cfg.MaxPayload:
+		// The broker cannot see the prompt; submitters enforce
+		// COCOON_MAX_PROMPT_BYTES on what the user typed, and this bounds
+		// the declared size of the whole conversation.
 		return &wire.Error{Code: wire.CodeTooLarge, Field: "prompt_bytes", Status: http.StatusRequestEntityTooLarge,
-			Message: fmt.Sprintf("prompt is %d bytes; the limit is %d (COCOON_MAX_PROMPT_BYTES)", req.PromptBytes, b.cfg.MaxPromptBytes)}
+			Message: fmt.Sprintf("conversation is %d bytes; the limit is %d", req.PromptBytes, b.cfg.MaxPayload)}
 	case len(req.Payload) == 0:
 		return bad("payload", "must not be empty")
 	case len(req.Payload) > b.cfg.MaxPayload:
@@ -129,7 +133,15 @@ func (b *Broker) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, e.Status, e)
 		return
 	}
-	pos, err := b.store.Submit(r.Context(), &req)
+	reserved, e := b.reserve(r.Context(), &req)
+	if e != nil {
+		writeErr(w, e.Status, e)
+		return
+	}
+	pos, err := b.store.SubmitReserved(r.Context(), &req, reserved)
+	if err != nil && reserved > 0 {
+		b.release(context.WithoutCancel(r.Context()), req.User, req.ID)
+	}
 	if errors.Is(err, ErrBusy) {
 		writeErr(w, http.StatusTooManyRequests, &wire.Error{Code: wire.CodeBusy, RetryAfterMs: 2000,
 			Message: fmt.Sprintf("the %s queue is full (%d waiting); retry later", req.Model, pos)})

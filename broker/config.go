@@ -27,6 +27,7 @@ type Config struct {
 	// quote.
 	Policy   attest.Policy
 	Reattest time.Duration // workers attest again this often; default 30m (COCOON_REATTEST)
+	Money    *Money        // billing; nil: jobs are free
 	Logger   *slog.Logger
 }
 

@@ -15,6 +15,7 @@ import "strconv"
 //	cocoon:{s<N>}:leases               zset   job id -> lease deadline (ms)
 //	cocoon:{s<N>}:retry                zset   job id -> time it may run again (ms)
 //	cocoon:{s<N>}:dead                 list   dead-lettered job ids
+//	cocoon:{s<N>}:settle               list   ended billed jobs the settler has not billed yet
 //	cocoon:{reg}:workers               hash   worker id -> registration (JSON)
 //	cocoon:{reg}:nonce:<hex>           string single-use join nonce (TTL)
 
@@ -32,6 +33,7 @@ func depthKey(shard int, model string) string { return shardPrefix(shard) + "dep
 func leasesKey(shard int) string              { return shardPrefix(shard) + "leases" }
 func retryKey(shard int) string               { return shardPrefix(shard) + "retry" }
 func deadKey(shard int) string                { return shardPrefix(shard) + "dead" }
+func settleKey(shard int) string              { return shardPrefix(shard) + "settle" }
 
 const (
 	workersKey  = "cocoon:{reg}:workers"

@@ -6,7 +6,7 @@ package broker
 //
 // requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
 // returns "retry" | "dead" | "failed" | "gone".
-const luaRequeue = `
+const luaRequeue = luaBill + `
 local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
   local jk = prefix .. 'job:' .. id
   local ev = prefix .. 'ev:' .. id
@@ -19,6 +19,7 @@ local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffM
   if not retryable then
     redis.call('HSET', jk, 'state', 'failed', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
     redis.call('XADD', ev, '*', 't', 'failed', 'e', reason)
+    bill(prefix, id)
     redis.call('PEXPIRE', jk, ttl)
     redis.call('PEXPIRE', ev, ttl)
     return 'failed'
@@ -27,6 +28,7 @@ local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffM
     redis.call('HSET', jk, 'state', 'dead', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
     redis.call('RPUSH', prefix .. 'dead', id)
     redis.call('XADD', ev, '*', 't', 'dead', 'e', reason)
+    bill(prefix, id)
     return 'dead'
   end
   local delay = backoffMs * math.pow(2, attempts - 1)
@@ -68,5 +70,15 @@ local function holder(jk, worker, lease)
   if f[2] ~= worker then return {'conflict', 'job is held by another worker'} end
   if f[3] ~= lease then return {'conflict', 'stale lease'} end
   return nil
+end
+`
+
+// luaBill queues an ended job for the settler when it holds a reservation.
+// bill(prefix, id)
+const luaBill = `
+local function bill(prefix, id)
+  if tonumber(redis.call('HGET', prefix .. 'job:' .. id, 'rsv') or '0') > 0 then
+    redis.call('RPUSH', prefix .. 'settle', id)
+  end
 end
 `

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"errors"
+	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/trust"
 	"log/slog"
 	"net"
@@ -82,9 +83,22 @@ func (b *Broker) Handler() http.Handler {
 // until ctx ends.
 func (b *Broker) Start(ctx context.Context) {
 	_ = b.reg.refresh(ctx)
+	if m := b.cfg.Money; m != nil {
+		// Redis 7.0 can leave a script's MULTI block open in an AOF cut by
+		// a crash and merge later writes into it on the next restart; a
+		// rewrite after start makes the file whole (see ledger.RewriteAOF).
+		if err := m.Ledger.RewriteAOF(ctx); err != nil {
+			b.log.Warn("AOF rewrite", "err", err)
+		}
+	}
 	go b.recoverer(ctx)
 	go b.janitor(ctx)
 	go b.listen(ctx)
+	go b.settler(ctx)
+	if m := b.cfg.Money; m != nil {
+		agg := m.Ledger.NewAggregator(ledger.AggregatorConfig{Logger: b.log})
+		agg.Start(ctx)
+	}
 }
 
 // listen relays other brokers' submit notifications to local long-polls.

@@ -107,7 +107,7 @@ func codeErr(v any) error {
 
 // submitScript stores a queued job and puts it in its user's queue.
 // KEYS[1] job  KEYS[2] rotation  KEYS[3] user queue  KEYS[4] depth
-// ARGV id model user max_tokens prompt_bytes eligible payload now max_queue
+// ARGV id model user max_tokens prompt_bytes eligible payload now max_queue reserved
 // returns {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
@@ -116,7 +116,7 @@ local depth = tonumber(redis.call('GET', KEYS[4]) or '0')
 if maxq > 0 and depth >= maxq then return {-1, depth} end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', 'queued', 'model', ARGV[2], 'user', ARGV[3],
   'max', ARGV[4], 'pb', ARGV[5], 'elig', ARGV[6], 'payload', ARGV[7], 'created', ARGV[8],
-  'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0)
+  'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[10])
 local n = redis.call('RPUSH', KEYS[3], ARGV[1])
 if n == 1 then redis.call('RPUSH', KEYS[2], ARGV[3]) end
 redis.call('INCR', KEYS[4])
@@ -127,11 +127,17 @@ return {1, n - 1}
 // Submit stores a validated job as queued. It returns the job's position in
 // its user's queue. Submitting the same id again changes nothing.
 func (s *Store) Submit(ctx context.Context, r *wire.SubmitRequest) (int, error) {
+	return s.SubmitReserved(ctx, r, 0)
+}
+
+// SubmitReserved is Submit for a job holding a ledger reservation: when it
+// ends, it is queued for the settler.
+func (s *Store) SubmitReserved(ctx context.Context, r *wire.SubmitRequest, reserved int64) (int, error) {
 	shard := wire.ShardOf(r.Model)
 	elig := joinComma(r.Eligible)
 	res, err := submitScript.Run(ctx, s.rdb,
 		[]string{jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model)},
-		r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, elig, r.Payload, s.now(), s.cfg.MaxQueue).Int64Slice()
+		r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, elig, r.Payload, s.now(), s.cfg.MaxQueue, reserved).Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("submit %s: %w", r.ID, err)
 	}
@@ -251,10 +257,10 @@ return {'', ''}
 
 // completeScript finishes a job: the holder's segment ends and the job is done.
 // On a cancelled job it records the tokens used and answers "cancelled".
-// KEYS[1] job  KEYS[2] events  KEYS[3] leases
+// KEYS[1] job  KEYS[2] events  KEYS[3] leases  KEYS[4] shard prefix
 // ARGV worker lease prompt_tokens completion_tokens receipt ttl_ms id
 // returns {code, message}
-var completeScript = redis.NewScript(luaHolder + `
+var completeScript = redis.NewScript(luaHolder + luaBill + `
 local bad = holder(KEYS[1], ARGV[1], ARGV[2])
 if bad then
   if bad[1] == 'cancelled' and redis.call('HGET', KEYS[1], 'cused') ~= '1' then
@@ -273,7 +279,10 @@ end
 local f = redis.call('HMGET', KEYS[1], 'seg', 'ltok')
 local pt = tonumber(ARGV[3])
 local ct = tonumber(f[2] or '0') + tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'state', 'done', 'pt', pt, 'ct', ct)
+local rcpt = '0'
+if ARGV[5] ~= '' then rcpt = '1' end
+redis.call('HSET', KEYS[1], 'state', 'done', 'pt', pt, 'ct', ct, 'rcpt', rcpt)
+bill(KEYS[4], ARGV[7])
 redis.call('ZREM', KEYS[3], ARGV[7])
 redis.call('XADD', KEYS[2], '*', 't', 'segment', 'w', ARGV[1], 'g', f[1], 'pt', ARGV[3], 'ct', ARGV[4], 'r', ARGV[5])
 redis.call('XADD', KEYS[2], '*', 't', 'done', 'pt', pt, 'ct', ct)
@@ -328,7 +337,7 @@ func (s *Store) Complete(ctx context.Context, worker string, r *wire.Report) err
 	if err != nil {
 		return ErrNotFound
 	}
-	v, err := completeScript.Run(ctx, s.rdb, []string{jobKey(shard, r.Job), eventsKey(shard, r.Job), leasesKey(shard)},
+	v, err := completeScript.Run(ctx, s.rdb, []string{jobKey(shard, r.Job), eventsKey(shard, r.Job), leasesKey(shard), shardPrefix(shard)},
 		worker, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt, s.cfg.Retention.Milliseconds(), r.Job).Result()
 	if err != nil {
 		return fmt.Errorf("complete %s: %w", r.Job, err)

@@ -46,7 +46,7 @@ func (s *Store) Recover(ctx context.Context, shard int) (expired, requeued int, 
 // KEYS[1] shard prefix  KEYS[2] job  KEYS[3] events
 // ARGV id ttl_ms
 // returns the state before the call ("" if unknown)
-var cancelScript = redis.NewScript(`
+var cancelScript = redis.NewScript(luaBill + `
 local prefix, id = KEYS[1], ARGV[1]
 local f = redis.call('HMGET', KEYS[2], 'state', 'model', 'user')
 if not f[1] then return '' end
@@ -68,6 +68,7 @@ else
 end
 redis.call('HSET', KEYS[2], 'state', 'cancelled')
 redis.call('XADD', KEYS[3], '*', 't', 'cancelled')
+bill(prefix, id)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return st
@@ -129,16 +130,21 @@ func (s *Store) Get(ctx context.Context, id string) (*wire.JobStatus, error) {
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	v, err := s.rdb.HMGet(ctx, jobKey(shard, id), "state", "model", "user", "worker", "attempts", "next", "pt", "ct", "err").Result()
+	v, err := s.rdb.HMGet(ctx, jobKey(shard, id), "state", "model", "user", "worker", "attempts", "next", "pt", "ct", "err", "cost").Result()
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
 	if v[0] == nil {
 		return nil, ErrNotFound
 	}
-	return &wire.JobStatus{ID: id, State: str(v[0]), Model: str(v[1]), User: str(v[2]), Worker: str(v[3]),
+	st := &wire.JobStatus{ID: id, State: str(v[0]), Model: str(v[1]), User: str(v[2]), Worker: str(v[3]),
 		Attempts: atoi(v[4]), NextSeq: uint64(atoi(v[5])), PromptTokens: atoi(v[6]), CompletionTokens: atoi(v[7]),
-		Error: str(v[8])}, nil
+		Error: str(v[8])}
+	if v[9] != nil {
+		c := int64(atoi(v[9]))
+		st.Cost = &c
+	}
+	return st, nil
 }
 
 // Depth returns how many jobs of model wait in its queue.

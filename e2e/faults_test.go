@@ -13,6 +13,7 @@ import (
 
 	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/teststack"
+	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/wire"
 	"github.com/cocoon-network/cocoon/worker"
@@ -33,7 +34,7 @@ func prepare(t *testing.T, s *teststack.Stack, user string, maxTokens int, msgs 
 // streams; another worker continues from the streamed prefix and the
 // follower sees one answer with no repeated or missing chunk.
 func TestKillWorkerMidStreamFailsOver(t *testing.T) {
-	runKillFailover(t, teststack.Start(t, teststack.Options{}))
+	runKillFailover(t, teststack.Start(t, teststack.Options{Prices: testPrices, Trial: 1_000_000_000}))
 }
 
 // runKillFailover is the failover check on any stack (single Redis or
@@ -121,12 +122,15 @@ func runKillFailover(t *testing.T, s *teststack.Stack) {
 	if last.CompletionTokens != maxTokens {
 		t.Errorf("total completion tokens %d, want %d", last.CompletionTokens, maxTokens)
 	}
+	if s.Ledger != nil {
+		checkFailoverBilling(t, s, id, names, holder)
+	}
 }
 
 // TestCancelRunningJobStopsOllama: /stop on a running job ends the
 // worker's Ollama request early.
 func TestCancelRunningJobStopsOllama(t *testing.T) {
-	runCancel(t, teststack.Start(t, teststack.Options{}))
+	runCancel(t, teststack.Start(t, teststack.Options{Prices: testPrices, Trial: 1_000_000_000}))
 }
 
 // runCancel cancels a running job on any stack.
@@ -161,6 +165,16 @@ func runCancel(t *testing.T, s *teststack.Stack) {
 	}
 	if st == nil || st.CompletionTokens == 0 || st.CompletionTokens >= maxTokens {
 		t.Fatalf("eval count after cancel: %+v; want 0 < n < %d", st, maxTokens)
+	}
+	if s.Ledger != nil { // a cancel charges the streamed tokens
+		cost := s.Client.Cost(ctx, id, 5*time.Second)
+		streamed := int64(st.NextSeq)
+		prices, _ := ledger.ParsePrices(testPrices)
+		want, _ := prices[s.Ollama.Model].Cost(0, streamed, ledger.CoefOne)
+		if cost == nil || *cost != want {
+			t.Errorf("cancel cost %v, want %d for %d streamed tokens", derefCost(cost), want, streamed)
+		}
+		checkLedger(t, s.Ledger)
 	}
 }
 

@@ -117,7 +117,7 @@ func TestSpineBadInput(t *testing.T) {
 		{"bad user", teststack.Token, `{"model":"tiny:latest","user":"","max_tokens":5,"payload":"eA=="}`, http.StatusBadRequest, "user"},
 		{"max tokens", teststack.Token, `{"model":"tiny:latest","user":"u1","max_tokens":0,"payload":"eA=="}`, http.StatusBadRequest, "max_tokens"},
 		{"empty payload", teststack.Token, `{"model":"tiny:latest","user":"u1","max_tokens":5}`, http.StatusBadRequest, "payload"},
-		{"prompt bytes", teststack.Token, `{"model":"tiny:latest","user":"u1","max_tokens":5,"prompt_bytes":99999,"payload":"eA=="}`, http.StatusRequestEntityTooLarge, "prompt_bytes"},
+		{"prompt bytes", teststack.Token, `{"model":"tiny:latest","user":"u1","max_tokens":5,"prompt_bytes":2000000,"payload":"eA=="}`, http.StatusRequestEntityTooLarge, "prompt_bytes"},
 		{"bad id", teststack.Token, `{"id":"zz","model":"tiny:latest","user":"u1","max_tokens":5,"payload":"eA=="}`, http.StatusBadRequest, "id"},
 	}
 	for _, c := range cases {

@@ -83,8 +83,20 @@ func (e *ErrPromptTooLong) Error() string {
 	return fmt.Sprintf("prompt is %d bytes; the limit is %d (COCOON_MAX_PROMPT_BYTES)", e.Bytes, e.Limit)
 }
 
-// promptBytes is the size of the newest user turn: what the user typed now.
-func promptBytes(msgs []wire.Message) int {
+// PromptBytes is what a job declares as its prompt size for the
+// reservation: every message's text plus a margin for the role markers the
+// template adds (each token is at least one byte; the broker clamps a
+// charge to the reservation should a template add more).
+func PromptBytes(msgs []wire.Message) int {
+	n := 32
+	for _, m := range msgs {
+		n += len(m.Content) + 32
+	}
+	return n
+}
+
+// newestPromptBytes is the size of the newest user turn: what the user typed now.
+func newestPromptBytes(msgs []wire.Message) int {
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Role == "user" {
 			return len(msgs[i].Content)
@@ -103,7 +115,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 	if len(req.Messages) == 0 {
 		return nil, errors.New("no messages")
 	}
-	if n := promptBytes(req.Messages); n > limit {
+	if n := newestPromptBytes(req.Messages); n > limit {
 		return nil, &ErrPromptTooLong{Bytes: n, Limit: limit}
 	}
 	sr, ws, err := s.prepare(ctx, req)
@@ -138,7 +150,7 @@ func (s *Submitter) prepare(ctx context.Context, req *Request) (*wire.SubmitRequ
 		return nil, nil, err
 	}
 	sr := &wire.SubmitRequest{ID: id, Model: req.Model, User: req.User, MaxTokens: req.MaxTokens,
-		PromptBytes: promptBytes(req.Messages), Payload: sealed}
+		PromptBytes: PromptBytes(req.Messages), Payload: sealed}
 	for _, w := range ws {
 		sr.Eligible = append(sr.Eligible, w.cand.WorkerID)
 	}

@@ -47,6 +47,7 @@ type JobStatus struct {
 	PromptTokens     int    `json:"prompt_tokens"`
 	CompletionTokens int    `json:"completion_tokens"`
 	Error            string `json:"error,omitempty"`
+	Cost             *int64 `json:"cost,omitempty"` // nanoTON charged, once billed
 }
 
 // Chunk is one piece of an answer. Seq starts at 0 and has no gaps; a
@@ -96,4 +97,11 @@ type ModelInfo struct {
 	Name    string `json:"name"`
 	Digest  string `json:"digest"`
 	Workers int    `json:"workers"`
+}
+
+// Balance is a user's money in nanoTON (GET /v1/users/{user}/balance).
+type Balance struct {
+	Available int64 `json:"available"`
+	Reserved  int64 `json:"reserved"`
+	Billing   bool  `json:"billing"` // false: this broker does not charge
 }

@@ -211,3 +211,25 @@ func (c *Client) Pool(ctx context.Context) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	return out, c.do(ctx, http.MethodGet, "/v1/pool", nil, &out)
 }
+
+// Balance returns a user's balance in nanoTON.
+func (c *Client) Balance(ctx context.Context, user string) (*wire.Balance, error) {
+	var out wire.Balance
+	return &out, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(user)+"/balance", nil, &out)
+}
+
+// Cost waits briefly for a finished job to be billed and returns its cost
+// (nil when billing is off or not done within the wait).
+func (c *Client) Cost(ctx context.Context, id string, wait time.Duration) *int64 {
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := c.Status(ctx, id)
+		if err == nil && st.Cost != nil {
+			return st.Cost
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}

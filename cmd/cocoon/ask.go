@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"time"
 
 	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/wire"
 )
@@ -77,6 +79,13 @@ func runAsk(ctx context.Context, env *config.Env, args []string) error {
 	fmt.Fprintf(os.Stderr, "job: %s  worker: %s  tokens: %d prompt + %d completion  state: %s\n",
 		res.JobID, strings.Join(res.Workers, " -> "), res.PromptTokens, res.CompletionTokens, res.State)
 	fmt.Fprintf(os.Stderr, "receipts: %s\n", receiptSummary(res))
+	if cost := c.Cost(ctx, res.JobID, 2*time.Second); cost != nil {
+		line := "cost: " + ledger.FormatTON(*cost) + " TON"
+		if bal, err := c.Balance(ctx, *userID); err == nil && bal.Billing {
+			line += "  balance: " + ledger.FormatTON(bal.Available) + " TON"
+		}
+		fmt.Fprintln(os.Stderr, line)
+	}
 	if *receiptFile != "" {
 		if err := writeReceipts(*receiptFile, c, res); err != nil {
 			return err

@@ -2,16 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
 
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/ledger"
 )
 
 func runBroker(ctx context.Context, env *config.Env, args []string) error {
 	cfg := brokerConfig(env)
 	env.Required("COCOON_BROKER_TOKEN", "the service token submitters authenticate with")
 	rdb, err := redisClient(env)
-	if err := firstErr(err, env.Err()); err != nil {
+	if err != nil {
+		return err
+	}
+	cfg.Money = money(env, rdb)
+	if err := env.Err(); err != nil {
 		return err
 	}
 	defer rdb.Close()
@@ -24,6 +31,23 @@ func runBroker(ctx context.Context, env *config.Env, args []string) error {
 		return err
 	}
 	return b.Run(ctx)
+}
+
+// runLedger is `cocoon ledger check`: it exits non-zero when the money
+// invariant fails and says by how much.
+func runLedger(ctx context.Context, env *config.Env, args []string) error {
+	if len(args) != 1 || args[0] != "check" {
+		return &exitError{2, "usage: cocoon ledger check"}
+	}
+	rdb, err := redisClient(env)
+	if err := errors.Join(err, env.Err()); err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := ledger.RunCheck(ctx, ledger.New(rdb), os.Stdout); err != nil {
+		return &exitError{1, err.Error()}
+	}
+	return nil
 }
 
 func firstErr(errs ...error) error {

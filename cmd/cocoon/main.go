@@ -23,6 +23,7 @@ commands:
   worker   run a GPU worker against a broker and a local Ollama
   ask      ask the pool a question: cocoon ask [--model M] [--receipt FILE] "prompt"
   verify-receipt FILE   check answer receipts offline against the worker's TDX quote
+  ledger check          check the money invariant; non-zero exit when it fails
 `
 
 type command func(ctx context.Context, env *config.Env, args []string) error
@@ -34,6 +35,7 @@ var commands = map[string]command{
 	"ask":    runAsk,
 
 	"verify-receipt": runVerifyReceipt,
+	"ledger":         runLedger,
 }
 
 func main() {

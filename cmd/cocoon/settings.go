@@ -10,6 +10,7 @@ import (
 	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/worker"
 )
@@ -75,6 +76,22 @@ func submitterSecret(env *config.Env) []byte {
 		return nil
 	}
 	return b
+}
+
+// money reads the billing settings; billing is on when COCOON_PRICES is set.
+func money(env *config.Env, rdb redis.UniversalClient) *broker.Money {
+	ps, ok := env.Lookup("COCOON_PRICES")
+	if !ok {
+		return nil
+	}
+	prices, err := ledger.ParsePrices(ps)
+	if err != nil {
+		env.Invalid("COCOON_PRICES", err.Error())
+		return nil
+	}
+	return &broker.Money{Ledger: ledger.New(rdb), Prices: prices,
+		CommissionBP: int64(env.Int("COCOON_COMMISSION_BP", 1000, 0, int(ledger.MaxCommissionBP))),
+		Trial:        env.Int64("COCOON_TRIAL_CREDIT_NANOTON", 0)}
 }
 
 // brokerConfig reads the broker's settings (without the Redis client).

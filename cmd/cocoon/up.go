@@ -80,6 +80,14 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	bcfg.Redis, bcfg.Logger = rdb, log.With("component", "broker")
+	// Billing on, with a trial credit, so `ask` is charged on a fresh machine.
+	if _, ok := env.Lookup("COCOON_PRICES"); !ok {
+		os.Setenv("COCOON_PRICES", model+"=1000/2000")
+	}
+	if _, ok := env.Lookup("COCOON_TRIAL_CREDIT_NANOTON"); !ok {
+		os.Setenv("COCOON_TRIAL_CREDIT_NANOTON", "1000000000")
+	}
+	bcfg.Money = money(env, rdb)
 	if err := env.Err(); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/testenv"
+	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/worker"
 )
@@ -35,6 +36,10 @@ type Options struct {
 	// Policy verifies worker evidence at the broker and in the submitter;
 	// nil accepts insecure-dev workers only.
 	Policy *attest.Policy
+	// Prices turns billing on (COCOON_PRICES syntax); Trial is each new
+	// user's starting credit in nanoTON.
+	Prices string
+	Trial  int64
 }
 
 // Stack is a running broker with its Redis and Ollama.
@@ -47,6 +52,7 @@ type Stack struct {
 	URL       string
 	Client    *client.Client
 	Submitter *submit.Submitter
+	Ledger    *ledger.Ledger // nil unless Options.Prices is set
 
 	policy     attest.Policy
 	addr       string
@@ -83,6 +89,14 @@ func Start(t testing.TB, opts Options) *Stack {
 	s.bcfg = broker.Config{Redis: s.Redis, Token: Token, AllowInsecure: s.policy.AllowInsecureDev, Policy: s.policy, Logger: Logger(),
 		RecoverEvery: 50 * time.Millisecond,
 		Store:        broker.StoreConfig{Lease: 3 * time.Second, Backoff: 10 * time.Millisecond}}
+	if opts.Prices != "" {
+		prices, err := ledger.ParsePrices(opts.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Ledger = ledger.New(s.Redis)
+		s.bcfg.Money = &broker.Money{Ledger: s.Ledger, Prices: prices, CommissionBP: 1000, Trial: opts.Trial}
+	}
 	if opts.Broker != nil {
 		opts.Broker(&s.bcfg)
 	}

@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/cocoon-network/cocoon/ledger"
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// Money turns on billing: each job reserves (prompt bytes + max tokens) ×
+// price before it is queued, and is settled from the worker's token counts
+// (or released) when it ends. Nil Config.Money means jobs are free.
+type Money struct {
+	Ledger       *ledger.Ledger
+	Prices       ledger.Prices // COCOON_PRICES
+	CommissionBP int64         // operator commission in basis points (COCOON_COMMISSION_BP)
+	Trial        int64         // nanoTON credited once to each new user (COCOON_TRIAL_CREDIT_NANOTON)
+}
+
+// reserve grants the trial credit on a user's first job and reserves the
+// job's maximum cost. It returns the reserved amount (0 when billing is off).
+func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, *wire.Error) {
+	m := b.cfg.Money
+	if m == nil {
+		return 0, nil
+	}
+	price, err := m.Prices.Lookup(req.Model)
+	if err != nil {
+		return 0, &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound,
+			Message: fmt.Sprintf("model %q has no price (COCOON_PRICES)", req.Model)}
+	}
+	amount, err := price.ReserveAmount(int64(req.PromptBytes), int64(req.MaxTokens), ledger.CoefOne)
+	if err != nil {
+		return 0, &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
+	}
+	if m.Trial > 0 {
+		if _, err := m.Ledger.GrantTrial(ctx, req.User, m.Trial); err != nil {
+			return 0, b.moneyErr("trial credit", err)
+		}
+	}
+	if _, err := m.Ledger.Reserve(ctx, req.User, req.ID, amount); err != nil {
+		var ie *ledger.InsufficientBalanceError
+		if errors.As(err, &ie) {
+			return 0, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
+				Message: fmt.Sprintf("balance %s TON does not cover this request (up to %s TON); top up first",
+					ledger.FormatTON(ie.Balance), ledger.FormatTON(ie.Needed))}
+		}
+		return 0, b.moneyErr("reserve", err)
+	}
+	return amount, nil
+}
+
+func (b *Broker) moneyErr(op string, err error) *wire.Error {
+	ref := randHex(4)
+	b.log.Error("ledger "+op, "ref", ref, "err", err)
+	return &wire.Error{Code: wire.CodeUnavailable, Status: http.StatusServiceUnavailable, RetryAfterMs: 1000,
+		Message: "billing temporarily unavailable (ref " + ref + ")"}
+}
+
+// release returns a job's reservation (submit failed after reserving).
+func (b *Broker) release(ctx context.Context, user, id string) {
+	if b.cfg.Money == nil {
+		return
+	}
+	if _, err := b.cfg.Money.Ledger.Release(ctx, user, id); err != nil && !errors.Is(err, ledger.ErrJobClosed) {
+		b.log.Error("ledger release", "job", id, "err", err)
+	}
+}
+
+// handleBalance answers a user's balance (GET /v1/users/{user}/balance).
+func (b *Broker) handleBalance(w http.ResponseWriter, r *http.Request) {
+	if b.cfg.Money == nil {
+		writeJSON(w, http.StatusOK, wire.Balance{})
+		return
+	}
+	user := r.PathValue("user")
+	if !userRe.MatchString(user) {
+		badRequest(w, "user", "want a user id like tg:42")
+		return
+	}
+	bal, err := b.cfg.Money.Ledger.Balance(r.Context(), user)
+	if err != nil {
+		b.internal(w, "balance", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.Balance{Available: bal.Available, Reserved: bal.Reserved, Billing: true})
+}
