@@ -354,8 +354,23 @@ func (b *Broker) handleCandidates(w http.ResponseWriter, r *http.Request) {
 			ws = append(ws, wi)
 		}
 	}
+	// Prefer workers that have the model loaded (Ollama /api/ps), then the
+	// least loaded; workers at their concurrency limit go last.
+	loaded := func(w *WorkerInfo) int {
+		if slices.Contains(w.Loaded, model) {
+			return 0
+		}
+		return 1
+	}
+	full := func(w *WorkerInfo) int {
+		if w.Running >= w.MaxJobs {
+			return 1
+		}
+		return 0
+	}
 	slices.SortStableFunc(ws, func(a, b *WorkerInfo) int {
-		return cmp.Compare(float64(a.Running)/float64(max(a.MaxJobs, 1)), float64(b.Running)/float64(max(b.MaxJobs, 1)))
+		return cmp.Or(cmp.Compare(full(a), full(b)), cmp.Compare(loaded(a), loaded(b)),
+			cmp.Compare(float64(a.Running)/float64(max(a.MaxJobs, 1)), float64(b.Running)/float64(max(b.MaxJobs, 1))))
 	})
 	resp := wire.CandidatesResponse{Candidates: []wire.Candidate{}}
 	for _, wi := range ws[:min(k, len(ws))] {
