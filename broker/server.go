@@ -64,6 +64,7 @@ func (b *Broker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	b.clientRoutes(mux)
 	b.workerRoutes(mux)
+	b.adminRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if b.draining.Load() {

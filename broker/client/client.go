@@ -233,3 +233,20 @@ func (c *Client) Cost(ctx context.Context, id string, wait time.Duration) *int64
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+// Queues lists each served model's queue depth (admin).
+func (c *Client) Queues(ctx context.Context) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/v1/admin/queues", nil, &out)
+}
+
+// Dead lists dead-lettered jobs (admin).
+func (c *Client) Dead(ctx context.Context) ([]wire.JobStatus, error) {
+	var out []wire.JobStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/admin/dead", nil, &out)
+}
+
+// Requeue puts a dead-lettered job back in its queue (admin).
+func (c *Client) Requeue(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/v1/admin/dead/"+url.PathEscape(id)+"/requeue", nil, nil)
+}

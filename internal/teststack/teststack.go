@@ -40,6 +40,9 @@ type Options struct {
 	// user's starting credit in nanoTON.
 	Prices string
 	Trial  int64
+	// LogWriter receives every component's logs (text); default: discarded
+	// unless COCOON_TEST_LOG=1.
+	LogWriter io.Writer
 }
 
 // Stack is a running broker with its Redis and Ollama.
@@ -55,11 +58,15 @@ type Stack struct {
 	Ledger    *ledger.Ledger // nil unless Options.Prices is set
 
 	policy     attest.Policy
+	log        *slog.Logger
 	addr       string
 	stopBroker context.CancelFunc
 	brokerDone chan struct{}
 	bcfg       broker.Config
 }
+
+// Log is the logger the stack's components use.
+func (s *Stack) Log() *slog.Logger { return s.log }
 
 // Logger returns a logger for components under test: quiet unless
 // COCOON_TEST_LOG=1.
@@ -86,7 +93,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	if opts.Policy != nil {
 		s.policy = *opts.Policy
 	}
-	s.bcfg = broker.Config{Redis: s.Redis, Token: Token, AllowInsecure: s.policy.AllowInsecureDev, Policy: s.policy, Logger: Logger(),
+	s.log = Logger()
+	if opts.LogWriter != nil {
+		s.log = slog.New(slog.NewTextHandler(opts.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s.bcfg = broker.Config{Redis: s.Redis, Token: Token, AllowInsecure: s.policy.AllowInsecureDev, Policy: s.policy, Logger: s.log,
 		RecoverEvery: 50 * time.Millisecond,
 		Store:        broker.StoreConfig{Lease: 3 * time.Second, Backoff: 10 * time.Millisecond}}
 	if opts.Prices != "" {
@@ -167,7 +178,7 @@ func (w *Worker) Stop() error {
 // and runs it until the test ends.
 func (s *Stack) AddWorker(adjust func(*worker.Config)) *Worker {
 	s.t.Helper()
-	cfg := worker.Config{BrokerURL: s.URL, OllamaHost: s.Ollama.Host, Insecure: s.policy.AllowInsecureDev, MaxJobs: 8, Logger: Logger(),
+	cfg := worker.Config{BrokerURL: s.URL, OllamaHost: s.Ollama.Host, Insecure: s.policy.AllowInsecureDev, MaxJobs: 8, Logger: s.log,
 		DrainTimeout: 5 * time.Second}
 	if adjust != nil {
 		adjust(&cfg)
