@@ -6,13 +6,14 @@ package broker
 //
 // requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
 // returns "retry" | "dead" | "failed" | "gone".
-const luaRequeue = luaBill + `
+const luaRequeue = luaBill + luaUnrun + `
 local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
   local jk = prefix .. 'job:' .. id
   local ev = prefix .. 'ev:' .. id
   local f = redis.call('HMGET', jk, 'state', 'attempts', 'achunks', 'seg')
   redis.call('ZREM', prefix .. 'leases', id)
   if not f[1] then return 'gone' end
+  unrun(prefix, jk)
   local seg = tonumber(f[4] or '0')
   if tonumber(f[3] or '0') > 0 then seg = seg + 1 end
   local attempts = tonumber(f[2] or '0')
@@ -80,5 +81,17 @@ local function bill(prefix, id)
   if tonumber(redis.call('HGET', prefix .. 'job:' .. id, 'rsv') or '0') > 0 then
     redis.call('RPUSH', prefix .. 'settle', id)
   end
+end
+`
+
+// luaUnrun ends a job's claim on its user's concurrency slot (idempotent:
+// the job's 'run' flag is cleared). unrun(prefix, jk)
+const luaUnrun = `
+local function unrun(prefix, jk)
+  if redis.call('HGET', jk, 'run') ~= '1' then return end
+  redis.call('HSET', jk, 'run', '0')
+  local f = redis.call('HMGET', jk, 'model', 'user')
+  local k = prefix .. 'urun:' .. f[1]
+  if redis.call('HINCRBY', k, f[2], -1) <= 0 then redis.call('HDEL', k, f[2]) end
 end
 `

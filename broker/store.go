@@ -29,6 +29,7 @@ type StoreConfig struct {
 	MaxBackoff  time.Duration // default 10s
 	Retention   time.Duration // how long finished jobs and their events stay; default 24h
 	MaxQueue    int           // queued jobs per model before "busy"; 0 = unlimited
+	MaxUserJobs int           // running jobs per user and model; 0 = unlimited
 	Clock       Clock
 }
 
@@ -149,12 +150,14 @@ func (s *Store) SubmitReserved(ctx context.Context, r *wire.SubmitRequest, reser
 
 // leaseScript pops up to max jobs of one model, round-robin across users,
 // skipping jobs whose eligible list excludes the worker.
+// A user already running max_user_jobs jobs of the model is skipped (0: no cap).
 // KEYS[1] shard prefix  KEYS[2] rotation  KEYS[3] leases  KEYS[4] depth
-// ARGV model worker now lease_ms max lease_base max_scan
+// ARGV model worker now lease_ms max lease_base max_scan max_user_jobs
 // returns a list of {id, user, max, payload, lease, deadline, attempts, seg, next, tokens, {chunk...}}
 var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local cap, urun = tonumber(ARGV[8]), prefix .. 'urun:' .. model
 local out = {}
 local scanned = 0
 while #out < max and scanned < maxScan do
@@ -162,7 +165,12 @@ while #out < max and scanned < maxScan do
   if not user then break end
   scanned = scanned + 1
   local uq = prefix .. 'uq:' .. model .. '|' .. user
-  local id = redis.call('LPOP', uq)
+  local id = nil
+  if cap > 0 and tonumber(redis.call('HGET', urun, user) or '0') >= cap then
+    redis.call('RPUSH', KEYS[2], user) -- at its cap: its turn passes
+  else
+    id = redis.call('LPOP', uq)
+  end
   if id then
     local jk = prefix .. 'job:' .. id
     local f = redis.call('HMGET', jk, 'elig', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'state')
@@ -180,7 +188,8 @@ while #out < max and scanned < maxScan do
       local lease = base .. '.' .. #out
       local deadline = now + leaseMs
       redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline,
-        'attempts', attempts, 'achunks', 0, 'ltok', f[5])
+        'attempts', attempts, 'achunks', 0, 'ltok', f[5], 'run', '1')
+      redis.call('HINCRBY', urun, user, 1)
       redis.call('ZADD', KEYS[3], deadline, id)
       local ev = prefix .. 'ev:' .. id
       redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3])
@@ -203,7 +212,7 @@ func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wir
 	shard := wire.ShardOf(model)
 	v, err := leaseScript.Run(ctx, s.rdb,
 		[]string{shardPrefix(shard), rotationKey(shard, model), leasesKey(shard), depthKey(shard, model)},
-		model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max+16).Slice()
+		model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max+16, s.cfg.MaxUserJobs).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", model, err)
 	}
@@ -260,7 +269,7 @@ return {'', ''}
 // KEYS[1] job  KEYS[2] events  KEYS[3] leases  KEYS[4] shard prefix
 // ARGV worker lease prompt_tokens completion_tokens receipt ttl_ms id
 // returns {code, message}
-var completeScript = redis.NewScript(luaHolder + luaBill + `
+var completeScript = redis.NewScript(luaHolder + luaBill + luaUnrun + `
 local bad = holder(KEYS[1], ARGV[1], ARGV[2])
 if bad then
   if bad[1] == 'cancelled' and redis.call('HGET', KEYS[1], 'cused') ~= '1' then
@@ -283,6 +292,7 @@ local rcpt = '0'
 if ARGV[5] ~= '' then rcpt = '1' end
 redis.call('HSET', KEYS[1], 'state', 'done', 'pt', pt, 'ct', ct, 'rcpt', rcpt)
 bill(KEYS[4], ARGV[7])
+unrun(KEYS[4], KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[7])
 redis.call('XADD', KEYS[2], '*', 't', 'segment', 'w', ARGV[1], 'g', f[1], 'pt', ARGV[3], 'ct', ARGV[4], 'r', ARGV[5])
 redis.call('XADD', KEYS[2], '*', 't', 'done', 'pt', pt, 'ct', ct)

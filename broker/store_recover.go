@@ -46,7 +46,7 @@ func (s *Store) Recover(ctx context.Context, shard int) (expired, requeued int, 
 // KEYS[1] shard prefix  KEYS[2] job  KEYS[3] events
 // ARGV id ttl_ms
 // returns the state before the call ("" if unknown)
-var cancelScript = redis.NewScript(luaBill + `
+var cancelScript = redis.NewScript(luaBill + luaUnrun + `
 local prefix, id = KEYS[1], ARGV[1]
 local f = redis.call('HMGET', KEYS[2], 'state', 'model', 'user')
 if not f[1] then return '' end
@@ -61,6 +61,7 @@ if st == 'queued' then
   end
 elseif st == 'leased' or st == 'streaming' then
   redis.call('ZREM', prefix .. 'leases', id)
+  unrun(prefix, KEYS[2])
 elseif st == 'dead' then
   redis.call('LREM', prefix .. 'dead', 1, id)
 else

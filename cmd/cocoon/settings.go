@@ -109,6 +109,7 @@ func brokerConfig(env *config.Env) broker.Config {
 			MaxAttempts: env.Int("COCOON_MAX_ATTEMPTS", 5, 1, 100),
 			Backoff:     env.Duration("COCOON_RETRY_BACKOFF", 100*time.Millisecond),
 			MaxQueue:    env.Int("COCOON_MAX_QUEUE", 10000, 0, 1<<30),
+			MaxUserJobs: env.Int("COCOON_MAX_USER_JOBS", 8, 0, 1<<20),
 		},
 	}
 }
