@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/cocoon-network/cocoon/wire"
@@ -78,7 +79,24 @@ func (b *Broker) validateSubmit(req *wire.SubmitRequest) *wire.Error {
 	} else if shard != wire.ShardOf(req.Model) {
 		return bad("id", "job id shard %d does not match model %q (want wire.NewJobID(model))", shard, req.Model)
 	}
-	return b.checkCapacity(req.Model)
+	if e := b.checkCapacity(req.Model); e != nil {
+		return e
+	}
+	return b.checkEligible(req)
+}
+
+// checkEligible refuses a job sealed only to workers that have left.
+func (b *Broker) checkEligible(req *wire.SubmitRequest) *wire.Error {
+	if len(req.Eligible) == 0 {
+		return nil
+	}
+	for _, w := range b.reg.live() {
+		if !w.Draining && slices.Contains(req.Eligible, w.ID) && w.serves(req.Model) {
+			return nil
+		}
+	}
+	return &wire.Error{Code: wire.CodeReseal, Field: "eligible", Status: http.StatusConflict,
+		Message: "none of the workers this job is sealed to is in the pool: seal it again for current candidates"}
 }
 
 // checkCapacity tells an unknown model from a known one nobody can run now.

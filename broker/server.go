@@ -96,6 +96,7 @@ func (b *Broker) Start(ctx context.Context) {
 	go b.janitor(ctx)
 	go b.listen(ctx)
 	go b.settler(ctx)
+	go b.resealer(ctx)
 	if m := b.cfg.Money; m != nil {
 		agg := m.Ledger.NewAggregator(ledger.AggregatorConfig{Logger: b.log})
 		agg.Start(ctx)

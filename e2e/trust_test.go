@@ -158,3 +158,30 @@ func dumpRedis(t *testing.T, rdb redis.UniversalClient) string {
 	}
 	return b.String()
 }
+
+// TestJobSealedToDepartedWorkersIsResealed: a job sealed only to a worker
+// that leaves before running it is failed by the broker with a reseal
+// request, and the submitter seals it again for the worker that is there.
+func TestJobSealedToDepartedWorkersIsResealed(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{})
+	ctx := context.Background()
+	gone := s.AddWorker(func(c *worker.Config) { c.Name = "gone" })
+	sr := prepare(t, s, "cli:t", 8, []wire.Message{{Role: "user", Content: "hi"}})
+	if err := gone.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Submitted while only the departed worker is eligible; then a new
+	// worker joins. The old sealing cannot be opened by it.
+	s.AddWorker(nil)
+	_, err := s.Client.Submit(ctx, sr)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeReseal {
+		t.Fatalf("submit sealed to a departed worker: %v, want reseal", err)
+	}
+	// Through Run the submitter seals for the current pool.
+	res, err := s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:t", MaxTokens: 8,
+		Messages: []wire.Message{{Role: "user", Content: "hi"}}}, nil)
+	if err != nil || res.State != wire.StateDone {
+		t.Fatalf("run: %v %+v", err, res)
+	}
+}

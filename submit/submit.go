@@ -118,18 +118,30 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 	if n := newestPromptBytes(req.Messages); n > limit {
 		return nil, &ErrPromptTooLong{Bytes: n, Limit: limit}
 	}
-	sr, ws, err := s.prepare(ctx, req)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		sr, ws, err := s.prepare(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		ack, err := s.submitWithRetry(ctx, sr)
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code == wire.CodeReseal && attempt < 2 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.OnSubmit != nil {
+			s.OnSubmit(ack.JobID, ack.Position)
+		}
+		res, err := s.follow(ctx, ack.JobID, req.Model, sr.Payload, signingKeys(ws), onDelta)
+		// Every worker the job was sealed to left before it ran: seal it
+		// again for the workers there are now.
+		if err != nil && res != nil && res.Text == "" && strings.HasPrefix(res.Error, "reseal:") && attempt < 2 {
+			continue
+		}
+		return res, err
 	}
-	ack, err := s.submitWithRetry(ctx, sr)
-	if err != nil {
-		return nil, err
-	}
-	if s.OnSubmit != nil {
-		s.OnSubmit(ack.JobID, ack.Position)
-	}
-	return s.follow(ctx, ack.JobID, req.Model, sr.Payload, signingKeys(ws), onDelta)
 }
 
 // Prepare builds the sealed job for req without submitting it: the broker's

@@ -14,6 +14,7 @@ const (
 	CodeInsufficient = "insufficient_balance"
 	CodeConflict     = "conflict" // stale lease, not the holder, sequence gap
 	CodeCancelled    = "cancelled"
+	CodeReseal       = "reseal" // none of the job's eligible workers is left: seal again
 	CodeUnavailable  = "unavailable"
 	CodeInternal     = "internal"
 )
