@@ -313,3 +313,33 @@ func runBrokerRestart(t *testing.T, s *teststack.Stack) {
 		t.Error(err)
 	}
 }
+
+// TestWorkerDrainFinishesHeldJobs: a worker told to stop finishes the job
+// it holds (one lease, done), takes nothing new, and leaves the pool.
+func TestWorkerDrainFinishesHeldJobs(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{})
+	w := s.AddWorker(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stopped := make(chan error, 1)
+	leases := 0
+	res, err := s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:d", MaxTokens: 600, Options: detOpts,
+		Messages: []wire.Message{{Role: "user", Content: "drain"}}}, func(string) {
+		if leases == 0 {
+			leases++
+			go func() { stopped <- w.Stop() }()
+		}
+	})
+	if err != nil || res.State != wire.StateDone || len(res.Workers) != 1 || res.CompletionTokens != 600 {
+		t.Fatalf("held job during drain: %v %+v", err, res)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:d", MaxTokens: 8,
+		Messages: []wire.Message{{Role: "user", Content: "after"}}}, nil)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeNoCapacity {
+		t.Fatalf("after the only worker left: %v, want no_capacity", err)
+	}
+}
