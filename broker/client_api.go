@@ -27,6 +27,8 @@ func (b *Broker) clientRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/models", b.serviceAuth(b.handleModels))
 	mux.HandleFunc("GET /v1/pool", b.serviceAuth(b.handlePool))
 	mux.HandleFunc("GET /v1/users/{user}/balance", b.serviceAuth(b.handleBalance))
+	mux.HandleFunc("GET /v1/users/{user}/account", b.serviceAuth(b.handleAccount))
+	mux.HandleFunc("POST /v1/users/{user}/credits", b.serviceAuth(b.handleCredit))
 }
 
 func (b *Broker) serviceAuth(h http.HandlerFunc) http.HandlerFunc {

@@ -88,3 +88,78 @@ func (b *Broker) handleBalance(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, wire.Balance{Available: bal.Available, Reserved: bal.Reserved, Billing: true})
 }
+
+// handleCredit credits a confirmed payment (the bot's Stars payments; the
+// deposit watcher runs in-process and calls the ledger itself).
+func (b *Broker) handleCredit(w http.ResponseWriter, r *http.Request) {
+	if b.cfg.Money == nil {
+		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "billing is off on this broker"})
+		return
+	}
+	user := r.PathValue("user")
+	var req wire.CreditRequest
+	if !decodeBody(w, r, 4<<10, &req) {
+		return
+	}
+	src := ledger.Source(req.Source)
+	if !userRe.MatchString(user) {
+		badRequest(w, "user", "want a user id like tg:42")
+		return
+	}
+	if src != ledger.SourceStars && src != ledger.SourceTON && src != ledger.SourceEscrow {
+		badRequest(w, "source", "want stars, ton or escrow")
+		return
+	}
+	rc, err := b.cfg.Money.Ledger.Credit(r.Context(), user, req.OpID, src, req.Amount)
+	switch {
+	case errors.Is(err, ledger.ErrInvalidAmount), errors.Is(err, ledger.ErrInvalidID), errors.Is(err, ledger.ErrOverflow):
+		badRequest(w, "", "%v", err)
+	case errors.Is(err, ledger.ErrConflict):
+		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict, Field: "op_id", Message: err.Error()})
+	case err != nil:
+		b.internal(w, "credit", err)
+	default:
+		b.log.Info("credited", "user", user, "source", req.Source, "amount", req.Amount, "duplicate", rc.Duplicate)
+		writeJSON(w, http.StatusOK, wire.CreditResponse{Balance: rc.Balance, Duplicate: rc.Duplicate})
+	}
+}
+
+// handleAccount answers a user's balance, last charges and 30-day usage.
+func (b *Broker) handleAccount(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if !userRe.MatchString(user) {
+		badRequest(w, "user", "want a user id like tg:42")
+		return
+	}
+	out := wire.Account{Charges: []wire.Charge{}, Usage: []wire.UsageRow{}}
+	if b.cfg.Money == nil {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	l := b.cfg.Money.Ledger
+	bal, err := l.Balance(r.Context(), user)
+	if err != nil {
+		b.internal(w, "account", err)
+		return
+	}
+	out.Balance = wire.Balance{Available: bal.Available, Reserved: bal.Reserved, Billing: true}
+	charges, err := l.RecentCharges(r.Context(), user, 10)
+	if err != nil {
+		b.internal(w, "account", err)
+		return
+	}
+	for _, c := range charges {
+		out.Charges = append(out.Charges, wire.Charge{JobID: c.JobID, Model: c.Model, PromptTokens: c.PromptTokens,
+			CompletionTokens: c.CompletionTokens, Amount: c.Amount, AtUnix: c.At.Unix()})
+	}
+	usage, err := l.Usage(r.Context(), user, 30)
+	if err != nil {
+		b.internal(w, "account", err)
+		return
+	}
+	for _, u := range usage {
+		out.Usage = append(out.Usage, wire.UsageRow{Day: u.Day, Model: u.Model, PromptTokens: u.PromptTokens,
+			CompletionTokens: u.CompletionTokens, Cost: u.Cost, Jobs: u.Jobs})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -140,3 +140,37 @@ func checkFailoverBilling(t *testing.T, s *teststack.Stack, id string, names map
 	}
 	checkLedger(t, s.Ledger)
 }
+
+func TestCreditIsIdempotentAndValidated(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{Prices: testPrices})
+	ctx := context.Background()
+	req := wire.CreditRequest{Source: "stars", OpID: "charge-1", Amount: 5_000_000}
+	r1, err := s.Client.Credit(ctx, "tg:9", req)
+	if err != nil || r1.Balance != 5_000_000 || r1.Duplicate {
+		t.Fatalf("credit: %+v %v", r1, err)
+	}
+	r2, err := s.Client.Credit(ctx, "tg:9", req) // a replayed payment
+	if err != nil || r2.Balance != 5_000_000 || !r2.Duplicate {
+		t.Fatalf("replayed credit: %+v %v", r2, err)
+	}
+	for _, bad := range []wire.CreditRequest{
+		{Source: "stars", OpID: "c2", Amount: 0},
+		{Source: "stars", OpID: "c3", Amount: -5},
+		{Source: "gold", OpID: "c4", Amount: 5},
+		{Source: "stars", OpID: "", Amount: 5},
+		{Source: "stars", OpID: "charge-1", Amount: 7}, // same payment, other amount
+	} {
+		var we *wire.Error
+		if _, err := s.Client.Credit(ctx, "tg:9", bad); !errors.As(err, &we) || (we.Status != 400 && we.Status != 409) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	acct, err := s.Client.Account(ctx, "tg:9")
+	if err != nil || acct.Balance.Available != 5_000_000 {
+		t.Fatalf("account: %+v %v", acct, err)
+	}
+	rep := checkLedger(t, s.Ledger)
+	if rep.DepositsStars != 5_000_000 {
+		t.Errorf("stars deposits %d", rep.DepositsStars)
+	}
+}

@@ -105,3 +105,46 @@ type Balance struct {
 	Reserved  int64 `json:"reserved"`
 	Billing   bool  `json:"billing"` // false: this broker does not charge
 }
+
+// CreditRequest credits a user's balance from a confirmed payment (POST
+// /v1/users/{user}/credits). It is idempotent by OpID (the Telegram payment
+// charge id, the TON transaction hash, ...).
+type CreditRequest struct {
+	Source string `json:"source"` // stars | ton | escrow
+	OpID   string `json:"op_id"`
+	Amount int64  `json:"amount"` // nanoTON
+}
+
+// CreditResponse says what the credit did.
+type CreditResponse struct {
+	Balance   int64 `json:"balance"`
+	Duplicate bool  `json:"duplicate"` // the payment was credited before
+}
+
+// Charge is one billed job, for a user's history.
+type Charge struct {
+	JobID            string `json:"job"`
+	Model            string `json:"model"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	Amount           int64  `json:"amount"`
+	AtUnix           int64  `json:"at"`
+}
+
+// UsageRow is one day and model of a user's usage.
+type UsageRow struct {
+	Day              string `json:"day"`
+	Model            string `json:"model"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	Cost             int64  `json:"cost"`
+	Jobs             int64  `json:"jobs"`
+}
+
+// Account is a user's balance with recent charges and usage
+// (GET /v1/users/{user}/account).
+type Account struct {
+	Balance Balance    `json:"balance"`
+	Charges []Charge   `json:"charges"`
+	Usage   []UsageRow `json:"usage"`
+}

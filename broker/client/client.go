@@ -250,3 +250,15 @@ func (c *Client) Dead(ctx context.Context) ([]wire.JobStatus, error) {
 func (c *Client) Requeue(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/v1/admin/dead/"+url.PathEscape(id)+"/requeue", nil, nil)
 }
+
+// Account returns a user's balance, recent charges and usage.
+func (c *Client) Account(ctx context.Context, user string) (*wire.Account, error) {
+	var out wire.Account
+	return &out, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(user)+"/account", nil, &out)
+}
+
+// Credit credits a confirmed payment to a user, idempotent by req.OpID.
+func (c *Client) Credit(ctx context.Context, user string, req wire.CreditRequest) (*wire.CreditResponse, error) {
+	var out wire.CreditResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(user)+"/credits", req, &out)
+}
