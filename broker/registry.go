@@ -20,24 +20,25 @@ import (
 // WorkerInfo is a registered worker as the broker keeps it (in memory and
 // in the registry hash, so any broker can authenticate it).
 type WorkerInfo struct {
-	ID         string             `json:"id"`
-	Name       string             `json:"name,omitempty"`
-	Evidence   string             `json:"evidence"` // evidence type
-	Attested   bool               `json:"attested"`
-	SigningKey []byte             `json:"signing_key"`
-	HPKEKey    []byte             `json:"hpke_key"`
-	Quote      []byte             `json:"quote,omitempty"`
-	Nonce      []byte             `json:"nonce"` // the join nonce the quote binds
-	AttestedMs int64              `json:"attested_ms"`
-	PolicyID   string             `json:"policy_id"`
-	Models     []wire.ModelDigest `json:"models"`
-	Loaded     []string           `json:"loaded,omitempty"`
-	MaxJobs    int                `json:"max_jobs"`
-	Running    int                `json:"running"`
-	Draining   bool               `json:"draining,omitempty"`
-	TokenHash  string             `json:"token_hash"`
-	JoinedMs   int64              `json:"joined_ms"`
-	SeenMs     int64              `json:"seen_ms"`
+	ID            string             `json:"id"`
+	Name          string             `json:"name,omitempty"`
+	Evidence      string             `json:"evidence"` // evidence type
+	Attested      bool               `json:"attested"`
+	SigningKey    []byte             `json:"signing_key"`
+	HPKEKey       []byte             `json:"hpke_key"`
+	Quote         []byte             `json:"quote,omitempty"`
+	Nonce         []byte             `json:"nonce"` // the join nonce the quote binds
+	AttestedMs    int64              `json:"attested_ms"`
+	PolicyID      string             `json:"policy_id"`
+	Models        []wire.ModelDigest `json:"models"`
+	Loaded        []string           `json:"loaded,omitempty"`
+	MaxJobs       int                `json:"max_jobs"`
+	Running       int                `json:"running"`
+	Draining      bool               `json:"draining,omitempty"`
+	PayoutAddress string             `json:"payout_address,omitempty"`
+	TokenHash     string             `json:"token_hash"`
+	JoinedMs      int64              `json:"joined_ms"`
+	SeenMs        int64              `json:"seen_ms"`
 }
 
 func (w *WorkerInfo) serves(model string) bool {
@@ -53,6 +54,19 @@ type registry struct {
 
 	mu      sync.RWMutex
 	workers map[string]*WorkerInfo
+}
+
+// payToKey maps worker ids to payout addresses; it outlives registrations,
+// as earnings do.
+const payToKey = "cocoon:{reg}:payto"
+
+// PayoutAddress returns where a worker's earnings go ("" if it gave none).
+func (b *Broker) PayoutAddress(ctx context.Context, worker string) (string, error) {
+	v, err := b.cfg.Redis.HGet(ctx, payToKey, worker).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	return v, err
 }
 
 func newRegistry(rdb redis.UniversalClient, clock Clock, expiry time.Duration) *registry {
@@ -82,6 +96,11 @@ func (r *registry) add(ctx context.Context, w *WorkerInfo) (string, error) {
 	w.JoinedMs, w.SeenMs, w.AttestedMs = now, now, now
 	if err := r.save(ctx, w); err != nil {
 		return "", err
+	}
+	if w.PayoutAddress != "" {
+		if err := r.rdb.HSet(ctx, payToKey, w.ID, w.PayoutAddress).Err(); err != nil {
+			return "", err
+		}
 	}
 	r.mu.Lock()
 	r.workers[w.ID] = w

@@ -98,7 +98,7 @@ func (b *Broker) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	wi := &WorkerInfo{Name: req.Name, Evidence: req.Evidence.Type, Attested: !rep.Insecure, SigningKey: req.SigningKey,
 		HPKEKey: req.HPKEKey, Quote: req.Evidence.Quote, Nonce: req.Nonce, Models: req.Models, Loaded: req.Loaded,
-		MaxJobs: req.MaxJobs, PolicyID: b.policyID}
+		MaxJobs: req.MaxJobs, PolicyID: b.policyID, PayoutAddress: req.PayoutAddress}
 	// A worker attesting again keeps its id (and the jobs it holds).
 	if prev, ok := b.reg.auth(r.Context(), bearer(r)); ok {
 		wi.ID = prev.ID
@@ -130,6 +130,8 @@ func validateJoin(req *wire.JoinRequest) *wire.Error {
 		return bad("max_jobs", "must be 1..1024")
 	case len(req.Name) > 64:
 		return bad("name", "at most 64 bytes")
+	case len(req.PayoutAddress) > 128:
+		return bad("payout_address", "at most 128 bytes")
 	}
 	for _, m := range req.Models {
 		if !modelRe.MatchString(m.Name) {

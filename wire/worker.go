@@ -34,6 +34,8 @@ type JoinRequest struct {
 	Loaded     []string      `json:"loaded,omitempty"` // models resident in memory (/api/ps)
 	MaxJobs    int           `json:"max_jobs"`
 	Name       string        `json:"name,omitempty"`
+	// PayoutAddress is the TON address the worker's earnings are paid to.
+	PayoutAddress string `json:"payout_address,omitempty"`
 }
 
 // JoinResponse gives the worker its id and a session token bound to it.

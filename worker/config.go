@@ -18,6 +18,7 @@ type Config struct {
 	MaxJobs      int           // concurrent jobs; default 4
 	Insecure     bool          // join with insecure-dev evidence (no TDX)
 	Quoter       attest.Quoter // quote provider; nil: configfs-tsm TDX, or the dev quoter when Insecure
+	PayoutAddr   string        // TON address earnings are paid to (COCOON_WORKER_PAYOUT_ADDRESS)
 	DrainTimeout time.Duration // how long shutdown waits for running jobs; default 30s
 	HTTPClient   *http.Client
 	Logger       *slog.Logger

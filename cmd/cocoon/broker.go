@@ -30,6 +30,9 @@ func runBroker(ctx context.Context, env *config.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := startTON(ctx, env, rdb, b, cfg.Money, cfg.Logger); err != nil {
+		return err
+	}
 	return b.Run(ctx)
 }
 

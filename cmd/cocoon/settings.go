@@ -122,5 +122,6 @@ func workerConfig(env *config.Env) worker.Config {
 		Name:       env.String("COCOON_WORKER_NAME", ""),
 		MaxJobs:    env.Int("COCOON_WORKER_MAX_JOBS", 4, 1, 1024),
 		Insecure:   env.Bool("COCOON_WORKER_INSECURE", false),
+		PayoutAddr: env.String("COCOON_WORKER_PAYOUT_ADDRESS", ""),
 	}
 }
