@@ -3,12 +3,14 @@ package broker
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"slices"
 
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cocoon-network/cocoon/seal"
 	"github.com/cocoon-network/cocoon/trust"
 	"net/http"
 	"time"
@@ -122,6 +124,8 @@ func validateJoin(req *wire.JoinRequest) *wire.Error {
 		return bad("nonce", "must be the 32 bytes from /v1/worker/nonce")
 	case req.Evidence.Type == "":
 		return bad("evidence.type", "required")
+	case len(req.SigningKey) != ed25519.PublicKeySize:
+		return bad("signing_key", "must be an Ed25519 public key")
 	case len(req.Models) == 0:
 		return bad("models", "a worker must serve at least one model")
 	case len(req.Models) > 64:
@@ -132,6 +136,9 @@ func validateJoin(req *wire.JoinRequest) *wire.Error {
 		return bad("name", "at most 64 bytes")
 	case len(req.PayoutAddress) > 128:
 		return bad("payout_address", "at most 128 bytes")
+	}
+	if _, err := seal.ParsePublicKey(req.HPKEKey); err != nil {
+		return bad("hpke_key", err.Error())
 	}
 	for _, m := range req.Models {
 		if !modelRe.MatchString(m.Name) {

@@ -122,6 +122,16 @@ func runKillFailover(t *testing.T, s *teststack.Stack) {
 	if last.CompletionTokens != maxTokens {
 		t.Errorf("total completion tokens %d, want %d", last.CompletionTokens, maxTokens)
 	}
+	// Receipts: the killed worker's segment has none (unverified); the
+	// finishing worker signed segment 1.
+	replay, err := s.Submitter.Follow(ctx, id, s.Ollama.Model, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replay.Receipts) != 2 || replay.Receipts[0].Problem == "" || replay.Receipts[0].Receipt.WorkerID != "" ||
+		replay.Receipts[1].Receipt.Segment != 1 || names[replay.Receipts[1].Receipt.WorkerID] == holder || replay.Attested {
+		t.Errorf("failover receipts: %+v", replay.Receipts)
+	}
 	if s.Ledger != nil {
 		checkFailoverBilling(t, s, id, names, holder)
 	}

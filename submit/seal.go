@@ -2,7 +2,6 @@ package submit
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -79,10 +78,10 @@ func (s *Submitter) secret() []byte {
 	return s.Secret
 }
 
-func signingKeys(ws []verified) map[string]ed25519.PublicKey {
-	m := make(map[string]ed25519.PublicKey, len(ws))
+func byWorker(ws []verified) map[string]wire.Candidate {
+	m := make(map[string]wire.Candidate, len(ws))
 	for _, w := range ws {
-		m[w.cand.WorkerID] = ed25519.PublicKey(w.cand.SigningKey)
+		m[w.cand.WorkerID] = w.cand
 	}
 	return m
 }

@@ -12,7 +12,6 @@ package submit
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,8 +41,9 @@ type Result struct {
 	Text             string
 	Workers          []string // every worker that ran a segment, in order
 	Segments         []wire.Event
-	Receipts         []trust.CheckedReceipt // one per finished segment, checked by this submitter
-	Attested         bool                   // every segment came from a TDX-attested worker with a verified receipt
+	Receipts         []trust.CheckedReceipt    // one per segment, checked by this submitter; a segment cut short has none and is unverified
+	Evidence         map[string]wire.Candidate // the workers this submitter verified and sealed to, by id
+	Attested         bool                      // every segment came from a TDX-attested worker with a verified receipt
 	PromptTokens     int
 	CompletionTokens int
 	Error            string
@@ -134,7 +134,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		if s.OnSubmit != nil {
 			s.OnSubmit(ack.JobID, ack.Position)
 		}
-		res, err := s.follow(ctx, ack.JobID, req.Model, sr.Payload, signingKeys(ws), onDelta)
+		res, err := s.follow(ctx, ack.JobID, req.Model, sr.Payload, byWorker(ws), onDelta)
 		// Every worker the job was sealed to left before it ran: seal it
 		// again for the workers there are now.
 		if err != nil && res != nil && res.Text == "" && strings.HasPrefix(res.Error, "reseal:") && attempt < 2 {
@@ -195,14 +195,17 @@ func (s *Submitter) Follow(ctx context.Context, id, model string, onDelta func(s
 	return s.follow(ctx, id, model, nil, nil, onDelta)
 }
 
-func (s *Submitter) follow(ctx context.Context, id, model string, sealed []byte, keys map[string]ed25519.PublicKey, onDelta func(string)) (*Result, error) {
-	res := &Result{JobID: id, Model: model}
+func (s *Submitter) follow(ctx context.Context, id, model string, sealed []byte, cands map[string]wire.Candidate, onDelta func(string)) (*Result, error) {
+	res := &Result{JobID: id, Model: model, Evidence: cands}
 	key := seal.JobKey(s.secret(), id)
 	var text, segment strings.Builder
 	var next uint64
 	err := s.C.Follow(ctx, id, func(e wire.Event) error {
 		switch e.Type {
 		case wire.EventLeased:
+			if segment.Len() > 0 { // the last worker streamed, then died: no receipt
+				res.Receipts = append(res.Receipts, trust.CheckedReceipt{Problem: "segment cut short by a failed worker: unverified"})
+			}
 			res.Workers = append(res.Workers, e.Worker)
 			segment.Reset()
 		case wire.EventChunk:
@@ -228,10 +231,11 @@ func (s *Submitter) follow(ctx context.Context, id, model string, sealed []byte,
 			if len(e.Receipt) == 0 {
 				cr.Problem = "segment has no receipt"
 			} else {
-				cr = trust.CheckReceipt(e.Receipt, keys[e.Worker], id, sealed, segment.String())
-				if sealed == nil && cr.Problem == "receipt is for another request" {
-					cr.Problem = "request unknown after restart: receipt not checked"
+				var cand *wire.Candidate
+				if c, ok := cands[e.Worker]; ok {
+					cand = &c
 				}
+				cr = trust.CheckReceipt(e.Receipt, cand, e.Worker, id, sealed, segment.String())
 			}
 			res.Receipts = append(res.Receipts, cr)
 		case wire.EventDone:

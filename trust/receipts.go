@@ -52,10 +52,13 @@ type CheckedReceipt struct {
 	Problem  string          `json:"problem,omitempty"`
 }
 
-// CheckReceipt verifies a segment receipt against the worker's signing key
-// (from its verified candidate entry), the job, the sealed request and the
-// text the submitter received for that segment.
-func CheckReceipt(raw []byte, signingKey ed25519.PublicKey, jobID string, sealedRequest []byte, text string) CheckedReceipt {
+// CheckReceipt verifies a segment receipt against the worker the submitter
+// verified before sealing (nil: unknown worker), the worker the broker says
+// ran the segment, the job, the sealed request and the text received for
+// that segment. A receipt must also agree with the verified evidence: the
+// same quote and measurements when attested, and not claim attestation for
+// an insecure-dev worker.
+func CheckReceipt(raw []byte, cand *wire.Candidate, worker, jobID string, sealedRequest []byte, text string) CheckedReceipt {
 	var cr CheckedReceipt
 	if err := json.Unmarshal(raw, &cr.Receipt); err != nil {
 		cr.Problem = "receipt does not decode: " + err.Error()
@@ -63,18 +66,53 @@ func CheckReceipt(raw []byte, signingKey ed25519.PublicKey, jobID string, sealed
 	}
 	r := &cr.Receipt
 	switch {
-	case signingKey == nil:
+	case cand == nil:
 		cr.Problem = "worker " + r.WorkerID + " was not among the verified candidates"
-	case r.Verify(signingKey) != nil:
-		cr.Problem = fmt.Sprintf("signature: %v", r.Verify(signingKey))
+	case r.WorkerID != cand.WorkerID || r.WorkerID != worker:
+		cr.Problem = "receipt is signed for another worker"
+	case r.Verify(ed25519.PublicKey(cand.SigningKey)) != nil:
+		cr.Problem = fmt.Sprintf("signature: %v", r.Verify(ed25519.PublicKey(cand.SigningKey)))
 	case r.JobID != jobID:
 		cr.Problem = "receipt is for another job"
-	case r.RequestHash != receipt.HashRequest(sealedRequest):
+	case sealedRequest != nil && r.RequestHash != receipt.HashRequest(sealedRequest):
 		cr.Problem = "receipt is for another request"
 	case receipt.CheckSegment(r, text) != nil:
 		cr.Problem = "segment text differs from what was received"
+	case !digestServed(cand, r.Model, r.ModelDigest):
+		cr.Problem = "receipt names a model digest the worker did not attest"
 	default:
-		cr.Verified = true
+		cr.Problem = evidenceMismatch(r, cand.Evidence)
+		cr.Verified = cr.Problem == ""
 	}
 	return cr
+}
+
+func digestServed(c *wire.Candidate, model, digest string) bool {
+	for _, m := range c.Models {
+		if m.Name == model && m.Digest == digest {
+			return true
+		}
+	}
+	return false
+}
+
+// evidenceMismatch compares what a receipt claims with the evidence.
+func evidenceMismatch(r *receipt.Receipt, ev wire.Evidence) string {
+	if ev.Type != wire.EvidenceTDX {
+		if r.Attested {
+			return "receipt claims attestation for an insecure-dev worker"
+		}
+		return ""
+	}
+	if !r.Attested || r.QuoteHash != QuoteHash(ev.Quote) {
+		return "receipt names another quote than the one verified"
+	}
+	m, err := attest.MeasurementOf(ev.Quote)
+	if err != nil {
+		return err.Error()
+	}
+	if r.Measurements != (receipt.Measurements{MRTD: m.MRTD.String(), RTMR0: m.RTMR0.String(), RTMR1: m.RTMR1.String(), RTMR2: m.RTMR2.String()}) {
+		return "receipt measurements differ from the quote's"
+	}
+	return ""
 }

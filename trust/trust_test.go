@@ -73,6 +73,8 @@ func TestVerifyCandidateCatchesEverySubstitution(t *testing.T) {
 	}
 }
 
+var _ = ed25519.PublicKeySize
+
 func TestReceiptsVerifyAndCatchChanges(t *testing.T) {
 	pki := attesttest.MustNew(t)
 	cand, priv := candidate(t, pki)
@@ -83,18 +85,22 @@ func TestReceiptsVerifyAndCatchChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := ed25519.PublicKey(cand.SigningKey)
-	if cr := CheckReceipt(raw, key, seg.JobID, sealed, seg.Text); !cr.Verified || !cr.Receipt.Attested {
+	if cr := CheckReceipt(raw, &cand, "w1", seg.JobID, sealed, seg.Text); !cr.Verified || !cr.Receipt.Attested {
 		t.Fatalf("genuine receipt: %+v", cr)
 	}
-	otherKey, _, _ := ed25519.GenerateKey(rand.Reader)
+	otherCand, _ := candidate(t, pki)
+	otherCand.WorkerID = "w1"
+	devCand := cand
+	devCand.Evidence = wire.Evidence{Type: wire.EvidenceInsecureDev}
 	cases := map[string]CheckedReceipt{
-		"other text":    CheckReceipt(raw, key, seg.JobID, sealed, "another answer"),
-		"other job":     CheckReceipt(raw, key, "1-abcdefghijklmnopqrstuvwxyz", sealed, seg.Text),
-		"other request": CheckReceipt(raw, key, seg.JobID, []byte("x"), seg.Text),
-		"other key":     CheckReceipt(raw, otherKey, seg.JobID, sealed, seg.Text),
-		"unknown key":   CheckReceipt(raw, nil, seg.JobID, sealed, seg.Text),
-		"garbage":       CheckReceipt([]byte("{"), key, seg.JobID, sealed, seg.Text),
+		"other text":      CheckReceipt(raw, &cand, "w1", seg.JobID, sealed, "another answer"),
+		"other job":       CheckReceipt(raw, &cand, "w1", "1-abcdefghijklmnopqrstuvwxyz", sealed, seg.Text),
+		"other request":   CheckReceipt(raw, &cand, "w1", seg.JobID, []byte("x"), seg.Text),
+		"other key":       CheckReceipt(raw, &otherCand, "w1", seg.JobID, sealed, seg.Text),
+		"unknown worker":  CheckReceipt(raw, nil, "w1", seg.JobID, sealed, seg.Text),
+		"other runner":    CheckReceipt(raw, &cand, "w2", seg.JobID, sealed, seg.Text),
+		"claims attested": CheckReceipt(raw, &devCand, "w1", seg.JobID, sealed, seg.Text),
+		"garbage":         CheckReceipt([]byte("{"), &cand, "w1", seg.JobID, sealed, seg.Text),
 	}
 	for name, cr := range cases {
 		if cr.Verified || cr.Problem == "" {

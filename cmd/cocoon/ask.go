@@ -87,7 +87,7 @@ func runAsk(ctx context.Context, env *config.Env, args []string) error {
 		fmt.Fprintln(os.Stderr, line)
 	}
 	if *receiptFile != "" {
-		if err := writeReceipts(*receiptFile, c, res); err != nil {
+		if err := writeReceipts(*receiptFile, res); err != nil {
 			return err
 		}
 	}

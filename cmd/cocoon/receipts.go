@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/cocoon-network/cocoon/attest"
-	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/config"
 	"github.com/cocoon-network/cocoon/receipt"
 	"github.com/cocoon-network/cocoon/submit"
@@ -43,17 +42,15 @@ func receiptSummary(res *submit.Result) string {
 	return out
 }
 
-func writeReceipts(path string, c *client.Client, res *submit.Result) error {
-	cands, _ := c.Candidates(context.Background(), res.Model, 16)
+// writeReceipts saves each verified segment's receipt with the evidence the
+// submitter checked before sealing to that worker.
+func writeReceipts(path string, res *submit.Result) error {
 	var files []receiptFile
 	for _, r := range res.Receipts {
-		f := receiptFile{Receipt: r.Receipt}
-		for _, cd := range cands {
-			if cd.WorkerID == r.Receipt.WorkerID {
-				f.Candidate = cd
-			}
+		if r.Receipt.WorkerID == "" {
+			continue // a segment cut short has no receipt
 		}
-		files = append(files, f)
+		files = append(files, receiptFile{Receipt: r.Receipt, Candidate: res.Evidence[r.Receipt.WorkerID]})
 	}
 	b, err := json.MarshalIndent(files, "", "  ")
 	if err != nil {
@@ -121,7 +118,8 @@ func verifyOne(policy attest.Policy, f *receiptFile) error {
 		if err != nil {
 			return err
 		}
-		if m.MRTD.String() != f.Receipt.Measurements.MRTD || m.RTMR0.String() != f.Receipt.Measurements.RTMR0 {
+		want := receipt.Measurements{MRTD: m.MRTD.String(), RTMR0: m.RTMR0.String(), RTMR1: m.RTMR1.String(), RTMR2: m.RTMR2.String()}
+		if f.Receipt.Measurements != want {
 			return errors.New("receipt measurements differ from the quote's")
 		}
 	}
