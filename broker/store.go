@@ -169,7 +169,19 @@ while #out < max and scanned < maxScan do
   if cap > 0 and tonumber(redis.call('HGET', urun, user) or '0') >= cap then
     redis.call('RPUSH', KEYS[2], user) -- at its cap: its turn passes
   else
-    id = redis.call('LPOP', uq)
+    -- The user's oldest job this worker may run, among the first 8: a job
+    -- sealed to other workers does not hold back the user's later jobs.
+    for _, cand in ipairs(redis.call('LRANGE', uq, 0, 7)) do
+      local e = redis.call('HGET', prefix .. 'job:' .. cand, 'elig')
+      if not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true) then
+        id = cand
+        redis.call('LREM', uq, 1, cand)
+        break
+      end
+    end
+    if not id and redis.call('LLEN', uq) > 0 then
+      redis.call('RPUSH', KEYS[2], user) -- nothing for this worker: next user
+    end
   end
   if id then
     local jk = prefix .. 'job:' .. id
@@ -178,9 +190,6 @@ while #out < max and scanned < maxScan do
       -- stale queue entry (should not happen): drop it
       if redis.call('LLEN', uq) > 0 then redis.call('RPUSH', KEYS[2], user) end
       redis.call('DECR', KEYS[4])
-    elseif f[1] and f[1] ~= '' and not string.find(',' .. f[1] .. ',', ',' .. worker .. ',', 1, true) then
-      redis.call('LPUSH', uq, id)
-      redis.call('RPUSH', KEYS[2], user)
     else
       if redis.call('LLEN', uq) > 0 then redis.call('RPUSH', KEYS[2], user) end
       redis.call('DECR', KEYS[4])

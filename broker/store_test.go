@@ -306,3 +306,21 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestIneligibleJobDoesNotBlockUsersLaterJobs: a job sealed to another
+// worker stays queued, and the same user's next job goes to this worker.
+func TestIneligibleJobDoesNotBlockUsersLaterJobs(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t, StoreConfig{})
+	sealedElsewhere := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u", MaxTokens: 1, Payload: []byte("x"), Eligible: []string{"w2"}}
+	if _, err := s.Submit(ctx, sealedElsewhere); err != nil {
+		t.Fatal(err)
+	}
+	next := submitJob(t, s, "u", 1)
+	if j := leaseOne(t, s, "w1"); j.ID != next {
+		t.Fatalf("w1 got %s, want the user's later job %s", j.ID, next)
+	}
+	if j := leaseOne(t, s, "w2"); j.ID != sealedElsewhere.ID {
+		t.Fatalf("w2 got %s", j.ID)
+	}
+}
