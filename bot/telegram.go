@@ -1,0 +1,235 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	tele "gopkg.in/telebot.v3"
+)
+
+// tg sends to Telegram through telebot, every send and edit through the
+// limiter. Its errors go through redact before anything logs them: telebot
+// puts the request URL, which holds the token, into transport errors.
+type tg struct {
+	b     *tele.Bot
+	lim   *limiter
+	token string
+	log   *slog.Logger
+}
+
+// place is where a message goes: a chat, maybe a forum topic.
+type place struct {
+	Chat   int64
+	Group  bool // groups and supergroups have their own, slower limit
+	Thread int
+}
+
+// text is a message body in Telegram HTML with its plain-text fallback.
+type text struct {
+	HTML  string // "" sends Plain without a parse mode
+	Plain string
+}
+
+// plainText is a text without markup.
+func plainText(s string) text { return text{Plain: s} }
+
+// sent is the outcome of one send or edit.
+type sent struct {
+	ID    int
+	Plain bool // Telegram refused the HTML; the plain text went instead
+}
+
+// floodWait reports a flood error's retry_after.
+func floodWait(err error) (time.Duration, bool) {
+	var fe tele.FloodError
+	if errors.As(err, &fe) {
+		return time.Duration(max(fe.RetryAfter, 1)) * time.Second, true
+	}
+	var pe *tele.FloodError
+	if errors.As(err, &pe) && pe != nil {
+		return time.Duration(max(pe.RetryAfter, 1)) * time.Second, true
+	}
+	return 0, false
+}
+
+func errHas(err error, s string) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), s)
+}
+
+// isParseError reports Telegram refusing the markup ("can't parse entities").
+func isParseError(err error) bool {
+	return errHas(err, "can't parse entities") || errHas(err, "can't find end") || errHas(err, "unsupported start tag")
+}
+
+// isNotModified reports an edit that would change nothing.
+func isNotModified(err error) bool { return errHas(err, "message is not modified") }
+
+// isGone reports a message or chat the bot can no longer write to.
+func isGone(err error) bool {
+	return errHas(err, "message to edit not found") || errHas(err, "message can't be edited") ||
+		errHas(err, "chat not found") || errHas(err, "bot was blocked") || errHas(err, "forbidden") ||
+		errHas(err, "kicked") || errHas(err, "not enough rights") || errHas(err, "have no rights")
+}
+
+// redact removes the bot token from an error's text.
+func (t *tg) redact(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if t.token != "" {
+		s = strings.ReplaceAll(s, t.token, "<token>")
+	}
+	return s
+}
+
+func sendOpts(p place, replyTo int, markup *tele.ReplyMarkup, mode tele.ParseMode) *tele.SendOptions {
+	o := &tele.SendOptions{ParseMode: mode, ThreadID: p.Thread, ReplyMarkup: markup, DisableWebPagePreview: true}
+	if replyTo != 0 {
+		o.ReplyTo = &tele.Message{ID: replyTo}
+		o.AllowWithoutReply = true
+	}
+	return o
+}
+
+// errUnchanged is returned when the text to send, read after waiting for
+// the limiter, equals what the message already shows: nothing is sent.
+var errUnchanged = errors.New("unchanged")
+
+// send sends the text get returns (read after the limiter granted the
+// slot, so a stream sends its newest text) once, falling back to plain
+// text if Telegram refuses the HTML. A flood error is returned to the
+// caller, who decides what to send after waiting.
+func (t *tg) send(ctx context.Context, p place, replyTo int, get func() (text, bool), markup *tele.ReplyMarkup) (sent, error) {
+	if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+		return sent{}, err
+	}
+	txt, ok := get()
+	if !ok {
+		return sent{}, errUnchanged
+	}
+	if txt.HTML != "" {
+		m, err := t.b.Send(tele.ChatID(p.Chat), txt.HTML, sendOpts(p, replyTo, markup, tele.ModeHTML))
+		if err == nil {
+			return sent{ID: m.ID}, nil
+		}
+		if !isParseError(err) {
+			return sent{}, t.flood(p, err)
+		}
+		t.log.Debug("telegram refused the markup; sending plain text", "chat", p.Chat, "err", t.redact(err))
+		if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+			return sent{}, err
+		}
+	}
+	m, err := t.b.Send(tele.ChatID(p.Chat), nonEmpty(txt.Plain), sendOpts(p, replyTo, markup, tele.ModeDefault))
+	if err != nil {
+		return sent{}, t.flood(p, err)
+	}
+	return sent{ID: m.ID, Plain: txt.HTML != ""}, nil
+}
+
+// edit replaces message id's text with what get returns (read after the
+// limiter granted the slot) once, falling back to plain text if Telegram
+// refuses the HTML. "Not modified" counts as success.
+func (t *tg) edit(ctx context.Context, p place, id int, get func() (text, bool), markup *tele.ReplyMarkup) (sent, error) {
+	msg := tele.StoredMessage{MessageID: strconv.Itoa(id), ChatID: p.Chat}
+	do := func(body string, mode tele.ParseMode) error {
+		opts := &tele.SendOptions{ParseMode: mode, ReplyMarkup: markup, DisableWebPagePreview: true}
+		_, err := t.b.Edit(msg, body, opts)
+		if isNotModified(err) {
+			return nil
+		}
+		return err
+	}
+	if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+		return sent{}, err
+	}
+	txt, ok := get()
+	if !ok {
+		return sent{}, errUnchanged
+	}
+	if txt.HTML != "" {
+		err := do(txt.HTML, tele.ModeHTML)
+		if err == nil {
+			return sent{ID: id}, nil
+		}
+		if !isParseError(err) {
+			return sent{}, t.flood(p, err)
+		}
+		t.log.Debug("telegram refused the markup; editing as plain text", "chat", p.Chat, "err", t.redact(err))
+		if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+			return sent{}, err
+		}
+	}
+	if err := do(nonEmpty(txt.Plain), tele.ModeDefault); err != nil {
+		return sent{}, t.flood(p, err)
+	}
+	return sent{ID: id, Plain: txt.HTML != ""}, nil
+}
+
+// flood blocks the chat for a flood error's retry_after and returns err.
+func (t *tg) flood(p place, err error) error {
+	if d, ok := floodWait(err); ok {
+		t.lim.penalize(p.Chat, d)
+	}
+	return err
+}
+
+// reply sends txt, waiting out flood errors (a one-off message: nothing
+// newer can replace it). It gives up when ctx ends or on another error.
+func (t *tg) reply(ctx context.Context, p place, replyTo int, txt text, markup *tele.ReplyMarkup) (sent, error) {
+	get := func() (text, bool) { return txt, true }
+	for {
+		s, err := t.send(ctx, p, replyTo, get, markup)
+		if _, flood := floodWait(err); !flood {
+			return s, err
+		}
+	}
+}
+
+// editRetry edits, waiting out flood errors.
+func (t *tg) editRetry(ctx context.Context, p place, id int, txt text, markup *tele.ReplyMarkup) error {
+	get := func() (text, bool) { return txt, true }
+	for {
+		_, err := t.edit(ctx, p, id, get, markup)
+		if _, flood := floodWait(err); !flood {
+			return err
+		}
+	}
+}
+
+// typing shows "typing…" in the chat (counted only globally).
+func (t *tg) typing(ctx context.Context, p place) {
+	if err := t.lim.wait(ctx, 0, false); err != nil {
+		return
+	}
+	var thread []int
+	if p.Thread != 0 {
+		thread = []int{p.Thread}
+	}
+	if err := t.b.Notify(tele.ChatID(p.Chat), tele.Typing, thread...); err != nil {
+		t.log.Debug("typing", "chat", p.Chat, "err", t.redact(err))
+	}
+}
+
+// answerCallback answers a button press (with an optional notice).
+func (t *tg) answerCallback(ctx context.Context, c *tele.Callback, notice string) {
+	if err := t.lim.wait(ctx, 0, false); err != nil {
+		return
+	}
+	if err := t.b.Respond(c, &tele.CallbackResponse{Text: notice}); err != nil {
+		t.log.Debug("answer callback", "err", t.redact(err))
+	}
+}
+
+// nonEmpty keeps Telegram from refusing an empty text.
+func nonEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "…"
+	}
+	return s
+}
