@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -28,7 +29,10 @@ type Config struct {
 	Policy   attest.Policy
 	Reattest time.Duration // workers attest again this often; default 30m (COCOON_REATTEST)
 	Money    *Money        // billing; nil: jobs are free
-	Logger   *slog.Logger
+	// Payer maps a job's user to the account that pays (an API key's
+	// "key:<id>" to its owner); nil: every user pays for itself.
+	Payer  func(ctx context.Context, user string) (string, error)
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {

@@ -36,12 +36,16 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, *
 	if err != nil {
 		return 0, &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
 	}
+	payer, err := b.payer(ctx, req.User)
+	if err != nil {
+		return 0, b.moneyErr("payer", err)
+	}
 	if m.Trial > 0 {
-		if _, err := m.Ledger.GrantTrial(ctx, req.User, m.Trial); err != nil {
+		if _, err := m.Ledger.GrantTrial(ctx, payer, m.Trial); err != nil {
 			return 0, b.moneyErr("trial credit", err)
 		}
 	}
-	if _, err := m.Ledger.Reserve(ctx, req.User, req.ID, amount); err != nil {
+	if _, err := m.Ledger.Reserve(ctx, payer, req.ID, amount); err != nil {
 		var ie *ledger.InsufficientBalanceError
 		if errors.As(err, &ie) {
 			return 0, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
@@ -60,12 +64,25 @@ func (b *Broker) moneyErr(op string, err error) *wire.Error {
 		Message: "billing temporarily unavailable (ref " + ref + ")"}
 }
 
+// payer is the ledger account that pays for user's jobs.
+func (b *Broker) payer(ctx context.Context, user string) (string, error) {
+	if b.cfg.Payer == nil {
+		return user, nil
+	}
+	return b.cfg.Payer(ctx, user)
+}
+
 // release returns a job's reservation (submit failed after reserving).
 func (b *Broker) release(ctx context.Context, user, id string) {
 	if b.cfg.Money == nil {
 		return
 	}
-	if _, err := b.cfg.Money.Ledger.Release(ctx, user, id); err != nil && !errors.Is(err, ledger.ErrJobClosed) {
+	payer, err := b.payer(ctx, user)
+	if err != nil {
+		b.log.Error("ledger release", "job", id, "err", err)
+		return
+	}
+	if _, err := b.cfg.Money.Ledger.Release(ctx, payer, id); err != nil && !errors.Is(err, ledger.ErrJobClosed) {
 		b.log.Error("ledger release", "job", id, "err", err)
 	}
 }
@@ -79,6 +96,11 @@ func (b *Broker) handleBalance(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("user")
 	if !userRe.MatchString(user) {
 		badRequest(w, "user", "want a user id like tg:42")
+		return
+	}
+	user, err := b.payer(r.Context(), user)
+	if err != nil {
+		b.internal(w, "balance", err)
 		return
 	}
 	bal, err := b.cfg.Money.Ledger.Balance(r.Context(), user)
@@ -134,6 +156,11 @@ func (b *Broker) handleAccount(w http.ResponseWriter, r *http.Request) {
 	out := wire.Account{Charges: []wire.Charge{}, Usage: []wire.UsageRow{}}
 	if b.cfg.Money == nil {
 		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	user, err := b.payer(r.Context(), user)
+	if err != nil {
+		b.internal(w, "account", err)
 		return
 	}
 	l := b.cfg.Money.Ledger

@@ -54,6 +54,9 @@ func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 		return nil // expired long ago: nothing to bill
 	}
 	state, user, model, worker := str(v[0]), str(v[1]), str(v[2]), str(v[3])
+	if user, err = b.payer(ctx, user); err != nil {
+		return err
+	}
 	pt, ct, ltok := int64(atoi(v[4])), int64(atoi(v[5])), int64(atoi(v[6]))
 	_ = ct
 	signed, reserved := str(v[7]) == "1", int64(atoi(v[8]))

@@ -130,6 +130,9 @@ func (c *Client) Follow(ctx context.Context, id string, fn func(wire.Event) erro
 	failures := 0
 	for {
 		done, err := c.followOnce(ctx, id, &after, fn)
+		if ctx.Err() != nil && err == nil && !done {
+			return ctx.Err()
+		}
 		if done || ctx.Err() != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 
+	"github.com/cocoon-network/cocoon/apikey"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/internal/config"
 	"github.com/cocoon-network/cocoon/ledger"
@@ -18,6 +19,7 @@ func runBroker(ctx context.Context, env *config.Env, args []string) error {
 		return err
 	}
 	cfg.Money = money(env, rdb)
+	cfg.Payer = apikey.New(rdb).Payer // API keys' jobs are paid by their owners
 	if err := env.Err(); err != nil {
 		return err
 	}

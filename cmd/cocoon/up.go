@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cocoon-network/cocoon/apikey"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/internal/config"
 	"github.com/cocoon-network/cocoon/internal/localredis"
@@ -88,6 +89,7 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 		os.Setenv("COCOON_TRIAL_CREDIT_NANOTON", "1000000000")
 	}
 	bcfg.Money = money(env, rdb)
+	bcfg.Payer = apikey.New(rdb).Payer
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -127,10 +129,16 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 	if err := writeDevEnv(filepath.Join(state, "dev.env"), map[string]string{
 		"COCOON_BROKER_URL": brokerURL, "COCOON_BROKER_TOKEN": token, "COCOON_DEFAULT_MODEL": model, "REDIS_URL": redisURL,
 		"COCOON_ALLOW_INSECURE_WORKERS": "true", "COCOON_SUBMITTER_SECRET": hex.EncodeToString(secret),
+		"COCOON_PRICES": os.Getenv("COCOON_PRICES"),
 	}); err != nil {
 		return err
 	}
-	fmt.Printf("cocoon: ready  broker=%s  model=%s  (try: bin/cocoon ask hello; settings in .cocoon/dev.env; Ctrl-C stops)\n", brokerURL, model)
+	gatewayURL, stopGateway, err := startGateway(ctx, env, brokerURL, token, secret, rdb, log.With("component", "gateway"))
+	if err != nil {
+		return err
+	}
+	stops = append(stops, stopGateway)
+	fmt.Printf("cocoon: ready  broker=%s  gateway=%s  model=%s  (try: bin/cocoon ask hello; settings in .cocoon/dev.env; Ctrl-C stops)\n", brokerURL, gatewayURL, model)
 	if err := startBotIfConfigured(ctx, env, brokerURL, token, redisURL, log); err != nil {
 		return err
 	}
@@ -147,7 +155,7 @@ func writeDevEnv(path string, vals map[string]string) error {
 	var s string
 	s += "# written by `cocoon up`; read by bin/cocoon when these are unset\n"
 	for _, k := range []string{"COCOON_BROKER_URL", "COCOON_BROKER_TOKEN", "COCOON_DEFAULT_MODEL", "REDIS_URL",
-		"COCOON_ALLOW_INSECURE_WORKERS", "COCOON_SUBMITTER_SECRET"} {
+		"COCOON_ALLOW_INSECURE_WORKERS", "COCOON_SUBMITTER_SECRET", "COCOON_PRICES"} {
 		s += k + "=" + vals[k] + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o600)
