@@ -21,6 +21,7 @@ commands:
   up       run a local stack: redis, ollama with the tiny model, broker, worker (and bot when TELEGRAM_BOT_TOKEN is set)
   broker   run the broker (client API + worker API)
   worker   run a GPU worker against a broker and a local Ollama
+  bot      run the Telegram bot (TELEGRAM_BOT_TOKEN; settings in the README)
   gateway  serve the OpenAI-compatible API; gateway key create|list|revoke manages API keys
   ask      ask the pool a question: cocoon ask [--model M] [--receipt FILE] "prompt"
   verify-receipt FILE   check answer receipts offline against the worker's TDX quote
@@ -38,6 +39,7 @@ var commands = map[string]command{
 	"verify-receipt": runVerifyReceipt,
 	"ledger":         runLedger,
 	"gateway":        runGateway,
+	"bot":            runBot,
 }
 
 func main() {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -139,7 +138,7 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 	}
 	stops = append(stops, stopGateway)
 	fmt.Printf("cocoon: ready  broker=%s  gateway=%s  model=%s  (try: bin/cocoon ask hello; settings in .cocoon/dev.env; Ctrl-C stops)\n", brokerURL, gatewayURL, model)
-	if err := startBotIfConfigured(ctx, env, brokerURL, token, redisURL, log); err != nil {
+	if err := startBot(ctx, env, botOverrides{BrokerURL: brokerURL, BrokerToken: token, RedisURL: redisURL, AllowInsecure: true, Secret: secret}, log); err != nil {
 		return err
 	}
 	<-ctx.Done()
@@ -167,13 +166,4 @@ func logFile(path string) io.Writer {
 		return io.Discard
 	}
 	return f
-}
-
-// startBotIfConfigured starts the Telegram bot when TELEGRAM_BOT_TOKEN is set.
-func startBotIfConfigured(ctx context.Context, env *config.Env, brokerURL, token, redisURL string, log *slog.Logger) error {
-	if _, ok := env.Lookup("TELEGRAM_BOT_TOKEN"); !ok {
-		return nil
-	}
-	log.Warn("TELEGRAM_BOT_TOKEN is set but this build has no bot yet")
-	return nil
 }
