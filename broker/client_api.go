@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -204,6 +205,9 @@ func (b *Broker) handleCancel(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		b.internal(w, "cancel", err)
 		return
+	}
+	if before == wire.StateQueued || before == wire.StateLeased || before == wire.StateStreaming || before == wire.StateDead {
+		obs.Jobs.WithLabelValues(obs.OutcomeCancelled).Inc()
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"previous_state": before})
 }

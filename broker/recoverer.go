@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -33,6 +34,7 @@ func (b *Broker) recoverOnce(ctx context.Context) {
 			continue
 		}
 		if expired > 0 {
+			obs.Jobs.WithLabelValues(obs.OutcomeLeaseExpired).Add(float64(expired))
 			b.log.Info("leases expired", "shard", shard, "jobs", expired)
 		}
 		if requeued > 0 {

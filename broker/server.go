@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"errors"
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/trust"
 	"log/slog"
@@ -80,10 +81,36 @@ func (b *Broker) Handler() http.Handler {
 	return mux
 }
 
+// Ready reports whether the broker can serve: not draining and Redis
+// answers (what /readyz says).
+func (b *Broker) Ready(ctx context.Context) error {
+	if b.draining.Load() {
+		return errors.New("draining")
+	}
+	if err := b.cfg.Redis.Ping(ctx).Err(); err != nil {
+		return errors.New("redis: unavailable")
+	}
+	return nil
+}
+
+// queueDepths reports the queued jobs of every served model (cocoon_queue_depth).
+func (b *Broker) queueDepths(ctx context.Context) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, m := range b.reg.models() {
+		n, err := b.store.Depth(ctx, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		out[m.Name] = float64(n)
+	}
+	return out, nil
+}
+
 // Start runs the background loops (recoverer, janitor, notifications)
 // until ctx ends.
 func (b *Broker) Start(ctx context.Context) {
 	_ = b.reg.refresh(ctx)
+	obs.QueueDepth.SetSource(b.queueDepths)
 	if m := b.cfg.Money; m != nil {
 		// Redis 7.0 can leave a script's MULTI block open in an AOF cut by
 		// a crash and merge later writes into it on the next restart; a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -185,7 +186,7 @@ while #out < max and scanned < maxScan do
   end
   if id then
     local jk = prefix .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 'elig', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'state')
+    local f = redis.call('HMGET', jk, 'elig', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'state', 'created')
     if f[8] ~= 'queued' then
       -- stale queue entry (should not happen): drop it
       if redis.call('LLEN', uq) > 0 then redis.call('RPUSH', KEYS[2], user) end
@@ -209,7 +210,7 @@ while #out < max and scanned < maxScan do
           if kv[2] == 'chunk' then table.insert(chunks, kv) end
         end
       end
-      table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3], f[4], f[5], chunks})
+      table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3], f[4], f[5], chunks, f[9] or '0'})
     end
   end
 end
@@ -236,6 +237,9 @@ func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wir
 		for _, c := range f[10].([]any) {
 			m := fieldMap(c.([]any))
 			j.Prefix = append(j.Prefix, wire.Chunk{Seq: uint64(atoi(m["s"])), Data: []byte(m["d"]), Tokens: atoi(m["k"])})
+		}
+		if created := int64(atoi(f[11])); j.Attempt == 1 && created > 0 {
+			obs.DispatchLatency.WithLabelValues(model).Observe(float64(s.now()-created) / 1000)
 		}
 		jobs = append(jobs, j)
 	}

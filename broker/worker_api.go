@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -88,11 +89,13 @@ func (b *Broker) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Evidence.Type == wire.EvidenceInsecureDev && !b.cfg.AllowInsecure {
+		obs.Attestations.WithLabelValues("refused_insecure_dev").Inc()
 		writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence.type",
 			Message: "insecure-dev workers are refused (set COCOON_ALLOW_INSECURE_WORKERS=true on the broker for development only)"})
 		return
 	}
 	rep, err := trust.VerifyJoin(b.cfg.Policy, &req)
+	obs.Attestations.WithLabelValues(obs.AttestResult(err == nil && rep.Insecure, err)).Inc()
 	if err != nil {
 		b.log.Warn("worker join refused", "evidence", req.Evidence.Type, "err", err)
 		writeErr(w, http.StatusForbidden, &wire.Error{Code: wire.CodeUnauthorized, Field: "evidence", Message: err.Error()})
@@ -289,13 +292,18 @@ func (b *Broker) report(ctx context.Context, wi *WorkerInfo, rep *wire.Report) w
 		if rep.PromptTokens < 0 || rep.CompletionTokens < 0 || len(rep.Receipt) > 64<<10 {
 			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "bad token counts or receipt"}
 		}
-		err = b.store.Complete(ctx, wi.ID, rep)
+		if err = b.store.Complete(ctx, wi.ID, rep); err == nil {
+			obs.Jobs.WithLabelValues(obs.OutcomeDone).Inc()
+		}
 	case wire.ReportFail:
 		reason := rep.Error
 		if len(reason) > 512 {
 			reason = reason[:512]
 		}
-		_, err = b.store.Fail(ctx, wi.ID, rep.Job, rep.Lease, "worker: "+reason, rep.Retryable)
+		var outcome string
+		if outcome, err = b.store.Fail(ctx, wi.ID, rep.Job, rep.Lease, "worker: "+reason, rep.Retryable); err == nil && outcome != "" {
+			obs.Jobs.WithLabelValues(outcome).Inc() // retry | dead | failed
+		}
 	default:
 		return wire.ReportResult{Code: wire.CodeBadRequest, Message: fmt.Sprintf("unknown report kind %q", rep.Kind)}
 	}

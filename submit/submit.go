@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/broker/client"
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/seal"
 	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/wire"
@@ -123,6 +125,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		if err != nil {
 			return nil, err
 		}
+		submitted := time.Now()
 		ack, err := s.submitWithRetry(ctx, sr)
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == wire.CodeReseal && attempt < 2 {
@@ -134,7 +137,17 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		if s.OnSubmit != nil {
 			s.OnSubmit(ack.JobID, ack.Position)
 		}
-		res, err := s.follow(ctx, ack.JobID, req.Model, sr.Payload, byWorker(ws), onDelta)
+		first := true
+		delta := func(d string) {
+			if first {
+				first = false
+				obs.TimeToFirstToken.WithLabelValues(req.Model).Observe(time.Since(submitted).Seconds())
+			}
+			if onDelta != nil {
+				onDelta(d)
+			}
+		}
+		res, err := s.follow(ctx, ack.JobID, req.Model, sr.Payload, byWorker(ws), delta)
 		// Every worker the job was sealed to left before it ran: seal it
 		// again for the workers there are now.
 		if err != nil && res != nil && res.Text == "" && strings.HasPrefix(res.Error, "reseal:") && attempt < 2 {

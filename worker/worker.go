@@ -16,6 +16,7 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/cocoon-network/cocoon/attest"
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/seal"
 	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/wire"
@@ -352,6 +353,12 @@ func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 	default:
 		w.complete(j, final.PromptEvalCount, final.EvalCount, w.receipt(j, segment.String(), final.PromptEvalCount, final.EvalCount))
 	}
+	completion := int(seq - j.NextSeq)
+	if final.Done {
+		completion = final.EvalCount
+	}
+	obs.Tokens.WithLabelValues(j.Model, obs.KindPrompt).Add(float64(final.PromptEvalCount))
+	obs.Tokens.WithLabelValues(j.Model, obs.KindCompletion).Add(float64(completion))
 }
 
 // openPayload opens a job's sealed payload with the worker's HPKE key.

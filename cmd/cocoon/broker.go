@@ -8,11 +8,13 @@ import (
 	"github.com/cocoon-network/cocoon/apikey"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/ledger"
 )
 
 func runBroker(ctx context.Context, env *config.Env, args []string) error {
 	cfg := brokerConfig(env)
+	metricsAddr := env.String("COCOON_METRICS_ADDR", "")
 	env.Required("COCOON_BROKER_TOKEN", "the service token submitters authenticate with")
 	rdb, err := redisClient(env)
 	if err != nil {
@@ -31,6 +33,12 @@ func runBroker(ctx context.Context, env *config.Env, args []string) error {
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
+	}
+	if _, err := obs.Start(context.WithoutCancel(ctx), metricsAddr, obs.Draining(ctx, b.Ready)); err != nil {
+		return err
+	}
+	if cfg.Money != nil {
+		go watchLedger(ctx, cfg.Money.Ledger, cfg.Logger)
 	}
 	if err := startTON(ctx, env, rdb, b, cfg.Money, cfg.Logger); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/gateway"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/ledger"
 )
 
@@ -35,6 +36,7 @@ func runGateway(ctx context.Context, env *config.Env, args []string) error {
 		return &exitError{2, gatewayUsage}
 	}
 	cfg := gatewayConfig(env)
+	metricsAddr := env.String("COCOON_METRICS_ADDR", "")
 	token := env.Required("COCOON_BROKER_TOKEN", "the broker's service token")
 	brokerURL := env.URL("COCOON_BROKER_URL", defaultBrokerURL, "http")
 	rdb, err := redisClient(env)
@@ -52,6 +54,10 @@ func runGateway(ctx context.Context, env *config.Env, args []string) error {
 	}
 	g, err := gateway.New(cfg)
 	if err != nil {
+		return err
+	}
+	brokerUp := func(ctx context.Context) error { _, err := cfg.Broker.Models(ctx); return err }
+	if _, err := obs.Start(context.WithoutCancel(ctx), metricsAddr, obs.Draining(ctx, brokerUp)); err != nil {
 		return err
 	}
 	return g.Run(ctx)

@@ -26,6 +26,8 @@ commands:
   ask      ask the pool a question: cocoon ask [--model M] [--receipt FILE] "prompt"
   verify-receipt FILE   check answer receipts offline against the worker's TDX quote
   ledger check          check the money invariant; non-zero exit when it fails
+  admin <view>          operator views: pool, queues, dead, requeue JOB, user USER, ledger, measurement FILE
+  config check FILE     validate a config file (TOML keyed by the settings' names; COCOON_CONFIG uses one)
 `
 
 type command func(ctx context.Context, env *config.Env, args []string) error
@@ -40,6 +42,8 @@ var commands = map[string]command{
 	"ledger":         runLedger,
 	"gateway":        runGateway,
 	"bot":            runBot,
+	"admin":          runAdmin,
+	"config":         runConfig,
 }
 
 func main() {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/xssnick/tonutils-go/liteclient"
@@ -25,7 +24,7 @@ func startTON(ctx context.Context, env *config.Env, rdb redis.UniversalClient, b
 	if !ok || m == nil {
 		return nil
 	}
-	st, err := ton.SettingsFromEnv(os.Getenv)
+	st, err := ton.SettingsFromEnv(env.Get)
 	if err != nil {
 		return err
 	}
