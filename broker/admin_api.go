@@ -52,6 +52,13 @@ func (b *Broker) handleDead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) handleRequeue(w http.ResponseWriter, r *http.Request) {
+	// A billed dead job was refunded when it died: running it again would
+	// be free for the user and unpaid for the worker. Its user resubmits.
+	if st, err := b.store.Get(r.Context(), r.PathValue("id")); err == nil && b.cfg.Money != nil && st.Cost != nil {
+		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict,
+			Message: "this job was billed and refunded when it died; its user must submit it again"})
+		return
+	}
 	err := b.store.RequeueDead(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrNotFound):
