@@ -42,7 +42,9 @@ func (b *Bot) onAdmin(ctx context.Context, in incoming, lang string) {
 		b.log.Info("admin "+in.Command, "admin", in.User, "user", id)
 		b.say(ctx, in, T(lang, key, id))
 	case "price":
-		b.cmdMoney(ctx, in, lang, true)
+		b.cmdPrice(ctx, in, lang)
+	case "refund":
+		b.cmdRefund(ctx, in, lang)
 	}
 }
 

@@ -101,7 +101,7 @@ func (b *Bot) onPrompt(ctx context.Context, in incoming, rs resolved) {
 	jcancel()
 	<-tdone
 
-	footer, empty, keep := b.outcome(ctx, in, rs.Lang, model, res, err, j.wasStopped())
+	footer, empty, keep := b.outcome(ctx, in, rs.Lang, req, res, err, j.wasStopped())
 	s.finish(footer, empty)
 	state := "error"
 	if res != nil {
@@ -119,11 +119,13 @@ func (b *Bot) onPrompt(ctx context.Context, in incoming, rs resolved) {
 		if err != nil {
 			b.log.Error("store the exchange", "chat", in.Place.Chat, "err", err)
 		}
-		if res.State == wire.StateDone {
-			b.st.setLastJob(bg, in.User, res.JobID)
-		}
 	} else {
 		b.st.count(ctx, "failures", 0)
+	}
+	// /verify shows the receipts of the last answer text shown here, a
+	// partial one too (its finished segments have receipts).
+	if res != nil && res.JobID != "" && strings.TrimSpace(res.Text) != "" {
+		b.saveReceipts(bg, in.Conv, res)
 	}
 	release()
 
@@ -142,13 +144,16 @@ func (b *Bot) onPrompt(ctx context.Context, in incoming, rs resolved) {
 
 // outcome is the footer under an answer, the text shown if there is no
 // answer text, and whether the exchange joins the history.
-func (b *Bot) outcome(ctx context.Context, in incoming, lang, model string, res *submit.Result, err error, stopped bool) (footer, empty string, keep bool) {
+// The footer's attestation word is the submitter's own check
+// (Result.Attested), and its cost what the broker's ledger charged.
+func (b *Bot) outcome(ctx context.Context, in incoming, lang string, req *submit.Request, res *submit.Result, err error, stopped bool) (footer, empty string, keep bool) {
+	model := req.Model
 	hasText := res != nil && strings.TrimSpace(res.Text) != ""
 	switch {
 	case err == nil && res != nil && res.State == wire.StateDone:
 		parts := []string{model, T(lang, "footer.tokens", res.PromptTokens, res.CompletionTokens)}
 		parts = append(parts, attestation(lang, res))
-		if c := b.cfg.Money.Cost(ctx, userID(in.User), res); c != "" {
+		if c := b.costLine(ctx, in.User, res); c != "" {
 			parts = append(parts, c)
 		}
 		return strings.Join(parts, " · "), T(lang, "empty_answer"), hasText
@@ -156,6 +161,9 @@ func (b *Bot) outcome(ctx context.Context, in incoming, lang, model string, res 
 		return T(lang, "stopped"), T(lang, "stopped"), hasText
 	case ctx.Err() != nil:
 		return T(lang, "interrupted"), T(lang, "interrupted"), false
+	case isInsufficient(err):
+		msg := b.insufficient(ctx, lang, in.User, req)
+		return msg, msg, false
 	default:
 		if err == nil {
 			err = errors.New("job ended in state " + res.State)

@@ -15,6 +15,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"github.com/cocoon-network/cocoon/seal"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -31,9 +32,11 @@ type Bot struct {
 	mu      sync.Mutex
 	running map[conv]*job // the answer being streamed in each conversation
 
-	cacheMu  sync.Mutex
-	models   []wire.ModelInfo
-	modelsAt time.Time
+	cacheMu    sync.Mutex
+	models     []wire.ModelInfo
+	modelsAt   time.Time
+	billingOnV bool // the broker bills (billingOn)
+	billingAt  time.Time
 
 	inflight sync.WaitGroup
 }
@@ -54,7 +57,7 @@ func New(cfg Config) (*Bot, error) {
 		return nil, err
 	}
 	b := &Bot{cfg: cfg, log: cfg.Logger, running: map[conv]*job{}, admins: map[int64]bool{},
-		st: &store{rdb: cfg.Redis, ttl: cfg.HistoryTTL}}
+		st: &store{rdb: cfg.Redis, ttl: cfg.HistoryTTL, box: seal.NewAtRest([32]byte(cfg.HistoryKey)), log: cfg.Logger}}
 	for _, id := range cfg.Admins {
 		b.admins[id] = true
 	}
@@ -101,6 +104,10 @@ func (b *Bot) Run(ctx context.Context) error {
 
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	rctx, stopRetry := context.WithCancel(ctx)
+	retried := make(chan struct{})
+	go func() { defer close(retried); b.retryCredits(rctx) }()
+	defer func() { stopRetry(); <-retried }()
 	sem := make(chan struct{}, b.cfg.MaxConcurrent)
 	for u := range updates {
 		sem <- struct{}{}
@@ -168,10 +175,14 @@ func (b *Bot) handle(ctx context.Context, u tele.Update) {
 			}
 		}
 	}()
-	if first, err := b.st.firstSeen(ctx, u.ID); err == nil && !first {
-		return // delivered again (a webhook retry, a restart before the offset was confirmed)
-	}
+	first, err := b.st.firstSeen(ctx, u.ID)
+	seen := err == nil && !first // delivered again (a webhook retry, a restart before the offset was confirmed)
 	switch {
+	case u.Message != nil && u.Message.Payment != nil:
+		b.onPayment(ctx, u.Message, seen) // credited once by charge id, seen or not
+	case u.PreCheckoutQuery != nil:
+		b.onPreCheckout(ctx, u.PreCheckoutQuery)
+	case seen:
 	case u.Message != nil:
 		b.onMessage(ctx, u.Message)
 	case u.Callback != nil:

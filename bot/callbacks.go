@@ -14,6 +14,7 @@ import (
 //	m:<model hash>   set the model (modelHash)
 //	l:<lang>         set the language
 //	p:clear          remove the system prompt
+//	s:<stars>        send a Stars invoice for that many Stars (/topup)
 func (b *Bot) onCallback(ctx context.Context, c *tele.Callback) {
 	if c.Sender == nil || c.Sender.IsBot || c.Message == nil || c.Message.Chat == nil {
 		b.tg.answerCallback(ctx, c, "")
@@ -74,6 +75,11 @@ func (b *Bot) onCallback(ctx context.Context, c *tele.Callback) {
 			return
 		}
 		done = b.setSetting(ctx, in, lang, fieldSystem, "", T(lang, "prompt_cleared"))
+	case "s":
+		// A Stars amount of /topup: the invoice is the answer; the buttons
+		// stay for another top-up.
+		b.tg.answerCallback(ctx, c, b.onStarsButton(ctx, in, lang, arg))
+		return
 	default:
 		stale()
 		return

@@ -4,18 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"strings"
 
 	tele "gopkg.in/telebot.v3"
 )
 
-// Commands, in menu order. Money commands are answered by Config.Money.
+// Commands, in menu order.
 var (
 	publicCommands = []string{"start", "help", "model", "reset", "stop", "settings",
 		"balance", "topup", "usage", "verify", "apikey"}
-	moneyCommands = map[string]bool{"balance": true, "topup": true, "usage": true, "verify": true, "apikey": true}
-	adminCommands = []string{"pool", "stats", "ban", "unban", "price"}
+	adminCommands = []string{"pool", "stats", "ban", "unban", "price", "refund"}
 )
 
 func knownCommand(name string) bool {
@@ -96,8 +94,16 @@ func (b *Bot) onCommand(ctx context.Context, in incoming, rs resolved) {
 		}
 	case c == "settings":
 		b.cmdSettings(ctx, in, rs)
-	case moneyCommands[c]:
-		b.cmdMoney(ctx, in, lang, false)
+	case c == "balance":
+		b.cmdBalance(ctx, in, lang)
+	case c == "usage":
+		b.cmdUsage(ctx, in, lang)
+	case c == "topup":
+		b.cmdTopup(ctx, in, lang)
+	case c == "verify":
+		b.cmdVerify(ctx, in, lang)
+	case c == "apikey":
+		b.cmdAPIKey(ctx, in, lang)
 	case knownCommand(c) && b.isAdmin(in.User):
 		b.onAdmin(ctx, in, lang)
 	default:
@@ -105,22 +111,6 @@ func (b *Bot) onCommand(ctx context.Context, in incoming, rs resolved) {
 			b.say(ctx, in, T(lang, "unknown_command"))
 		}
 	}
-}
-
-// cmdMoney asks Config.Money.
-func (b *Bot) cmdMoney(ctx context.Context, in incoming, lang string, admin bool) {
-	last, _ := b.st.lastJob(ctx, in.User)
-	txt, err := b.cfg.Money.Command(ctx, MoneyRequest{Command: in.Command, User: userID(in.User), Lang: lang,
-		Args: in.Args, LastJob: last, Admin: admin})
-	switch {
-	case errors.Is(err, ErrComingSoon):
-		txt = T(lang, "coming_soon")
-	case err != nil:
-		txt = b.internal(lang, "money "+in.Command, err)
-	case strings.TrimSpace(txt) == "":
-		return
-	}
-	b.say(ctx, in, txt)
 }
 
 // modelHash names a model in callback data (64 bytes at most).
@@ -157,7 +147,7 @@ func (b *Bot) cmdModel(ctx context.Context, in incoming, rs resolved) {
 	var rows [][]tele.InlineButton
 	for _, m := range ms {
 		label := m.Name
-		if p := b.cfg.Money.Price(ctx, m.Name); p != "" {
+		if p := b.priceLabel(m.Name); p != "" {
 			label += " · " + p
 		}
 		if m.Name == rs.Model {

@@ -155,41 +155,6 @@ func TestCommandsRegisteredPerLanguage(t *testing.T) {
 	}
 }
 
-// fakeMoney answers /balance and leaves the rest "coming soon".
-type fakeMoney struct{ NoMoney }
-
-func (fakeMoney) Command(_ context.Context, r MoneyRequest) (string, error) {
-	if r.Command == "balance" {
-		return "balance of " + r.User + ": 1.5 TON", nil
-	}
-	return "", ErrComingSoon
-}
-
-func (fakeMoney) Cost(context.Context, string, *submit.Result) string { return "0.001 TON" }
-
-func TestMoneyCommandsGoThroughTheInterface(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.Money = fakeMoney{} })
-	h.api.say(alice.ID, alice, "/balance")
-	h.api.waitText(alice.ID, "balance of tg:1001: 1.5 TON", 10*time.Second)
-	for _, c := range []string{"/topup", "/usage", "/verify", "/apikey"} {
-		h.api.say(bob.ID, bob, c)
-	}
-	h.api.waitFor("four coming-soon replies", 15*time.Second, func() bool {
-		n := 0
-		for _, m := range h.api.botMessages(bob.ID) {
-			if m.Visible == "Coming soon." {
-				n++
-			}
-		}
-		return n == 4
-	})
-	h.api.say(alice.ID, alice, "hello")
-	ms := h.api.waitFinal(alice.ID, 10*time.Second)
-	if f := footer(ms[len(ms)-1].Visible); !strings.Contains(f, "0.001 TON") {
-		t.Errorf("footer %q lacks the cost", f)
-	}
-}
-
 func TestAdminCommands(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Admins = []int64{alice.ID} })
 	h.api.say(bob.ID, bob, "/pool")
@@ -213,6 +178,6 @@ func TestAdminCommands(t *testing.T) {
 	h.api.waitText(alice.ID, "no longer banned", 10*time.Second)
 	h.api.say(bob.ID, bob, "hello")
 	h.api.waitFinal(bob.ID, 10*time.Second)
-	h.api.say(alice.ID, alice, "/price tiny:latest 1")
-	h.api.waitText(alice.ID, "Coming soon.", 10*time.Second)
+	h.api.say(alice.ID, alice, "/price")
+	h.api.waitText(alice.ID, "No prices are configured", 10*time.Second)
 }

@@ -3,31 +3,65 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/xssnick/tonutils-go/address"
 	tele "gopkg.in/telebot.v3"
 
+	"github.com/cocoon-network/cocoon/apikey"
+	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
+	"github.com/cocoon-network/cocoon/ton"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
 // Config configures a Bot. The zero value of every field but Token, Redis,
-// Asker and Broker means the default written beside it.
+// HistoryKey, Asker and Broker means the default written beside it.
 type Config struct {
 	Token  string // TELEGRAM_BOT_TOKEN; never logged
 	APIURL string // TELEGRAM_API_URL; default the official Bot API
 
-	Redis  redis.UniversalClient // the bot's own state (cocoon:bot:*)
-	Asker  Asker                 // runs one job (SubmitAsker in production)
-	Broker Broker                // models the pool serves, cancel
-	Pool   PoolFunc              // live workers for /pool; nil: not available
-	Money  Money                 // balances, top-ups, receipts; nil: "coming soon"
+	Redis redis.UniversalClient // the bot's own state (cocoon:bot:*)
+	// HistoryKey (COCOON_BOT_HISTORY_KEY, 32 bytes) seals what users wrote,
+	// the answers, system prompts and receipts in Redis; required. Another
+	// key later makes the old history unreadable (it is skipped, not shown).
+	HistoryKey []byte
+	Asker      Asker    // runs one job (SubmitAsker in production)
+	Broker     Broker   // models the pool serves, cancel
+	Pool       PoolFunc // live workers for /pool; nil: not available
 
-	Admins         []int64        // Telegram user ids allowed /pool /stats /ban /price
+	// Accounts is the broker's billing API (*client.Client): /balance,
+	// /usage, the footer's cost, the low-balance message and Stars credits.
+	// nil: the bot says billing is off.
+	Accounts Accounts
+	// Keys is the API key store (*apikey.Store) behind /apikey; nil: /apikey
+	// says it is not available.
+	Keys Keys
+	// Prices (COCOON_PRICES, as the broker has them) label the models in
+	// /model and /price and estimate what an answer needs in the low-balance
+	// message; nil: no labels.
+	Prices ledger.Prices
+	// TON offers TON top-ups in /topup (COCOON_TON_DEPOSIT_ADDRESS); nil:
+	// Stars only.
+	TON *TONTopup
+	// StarsNanoTON is what one Telegram Star credits, in nanoTON
+	// (COCOON_STARS_NANOTON); 10_000_000 (0.01 TON).
+	StarsNanoTON int64
+	// StarAmounts are the Star amounts /topup offers (and the only ones a
+	// pre-checkout accepts); 50, 100, 250, 500, 1000.
+	StarAmounts []int
+	// CostWait is how long the footer waits for a finished job's charge; 2s.
+	CostWait time.Duration
+	// CreditRetry is how often Stars payments the broker could not credit
+	// yet are retried; 30s.
+	CreditRetry time.Duration
+
+	Admins         []int64        // Telegram user ids allowed /pool /stats /ban /price /refund
 	DefaultModel   string         // COCOON_DEFAULT_MODEL; "": the first model the pool serves
 	MaxPromptBytes int            // COCOON_MAX_PROMPT_BYTES; 16384
 	MaxTokens      int            // most tokens of one answer; 1024
@@ -90,8 +124,40 @@ type PoolWorker struct {
 // PoolFunc lists the live workers.
 type PoolFunc func(ctx context.Context) ([]PoolWorker, error)
 
+// Accounts is the part of the broker's client API behind the money
+// commands (*client.Client implements it).
+type Accounts interface {
+	Balance(ctx context.Context, user string) (*wire.Balance, error)
+	Account(ctx context.Context, user string) (*wire.Account, error)
+	Credit(ctx context.Context, user string, req wire.CreditRequest) (*wire.CreditResponse, error)
+	// Cost waits up to wait for a finished job's charge (nil: none).
+	Cost(ctx context.Context, id string, wait time.Duration) *int64
+}
+
+// Keys is the API key store behind /apikey (*apikey.Store implements it).
+type Keys interface {
+	Create(ctx context.Context, owner string) (id, key string, err error)
+	Revoke(ctx context.Context, owner, id string) error
+	List(ctx context.Context, owner string) ([]apikey.Key, error)
+}
+
+// TONTopup is where /topup tells users to send TON (ton.SettingsFromEnv).
+type TONTopup struct {
+	Network ton.Network
+	Deposit *address.Address
+}
+
 // DefaultAPIURL is the official Bot API.
 const DefaultAPIURL = tele.DefaultApiURL
+
+// Stars defaults.
+const (
+	DefaultStarsNanoTON = 10_000_000 // 0.01 TON per Star
+	maxStars            = 100_000    // most Stars one top-up button may ask
+)
+
+// DefaultStarAmounts are the top-up buttons of /topup.
+var DefaultStarAmounts = []int{50, 100, 250, 500, 1000}
 
 func (c *Config) setDefaults() error {
 	if c.Token == "" {
@@ -99,6 +165,26 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Redis == nil || c.Asker == nil || c.Broker == nil {
 		return errors.New("bot: Config needs Redis, Asker and Broker")
+	}
+	if len(c.HistoryKey) != 32 {
+		return errors.New("bot: HistoryKey (COCOON_BOT_HISTORY_KEY) must be 32 bytes")
+	}
+	if c.StarsNanoTON == 0 {
+		c.StarsNanoTON = DefaultStarsNanoTON
+	}
+	if c.StarsNanoTON < 0 || c.StarsNanoTON > ledger.MaxAmount/maxStars {
+		return fmt.Errorf("bot: StarsNanoTON (COCOON_STARS_NANOTON) %d out of range 1..%d", c.StarsNanoTON, ledger.MaxAmount/maxStars)
+	}
+	if len(c.StarAmounts) == 0 {
+		c.StarAmounts = DefaultStarAmounts
+	}
+	for _, n := range c.StarAmounts {
+		if n < 1 || n > maxStars {
+			return fmt.Errorf("bot: Star amount %d out of range 1..%d", n, maxStars)
+		}
+	}
+	if c.TON != nil && c.TON.Deposit == nil {
+		return errors.New("bot: TON top-ups need a deposit address")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -130,6 +216,8 @@ func (c *Config) setDefaults() error {
 	def(&c.TypingEvery, 4*time.Second)
 	def(&c.DrainTimeout, 20*time.Second)
 	def(&c.ModelCacheTimeout, 15*time.Second)
+	def(&c.CostWait, 2*time.Second)
+	def(&c.CreditRetry, 30*time.Second)
 	if c.Webhook.Path == "" {
 		c.Webhook.Path = "/telegram"
 		if u, err := url.Parse(c.Webhook.PublicURL); err == nil && u.Path != "" && u.Path != "/" {
@@ -141,9 +229,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Money == nil {
-		c.Money = NoMoney{}
 	}
 	return nil
 }

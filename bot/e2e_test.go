@@ -66,7 +66,7 @@ func TestEndToEndHelloThroughThePool(t *testing.T) {
 	newSubmitter := func() *submit.Submitter {
 		return &submit.Submitter{C: s.Client, Policy: attest.Policy{AllowInsecureDev: true}, Secret: []byte("0123456789abcdef0123")}
 	}
-	cfg := Config{Token: api.token, APIURL: api.URL(), Redis: s.Redis, Broker: s.Client,
+	cfg := Config{Token: api.token, APIURL: api.URL(), Redis: s.Redis, HistoryKey: testHistoryKey, Broker: s.Client,
 		Asker:   slowAsker{Asker: SubmitAsker{New: newSubmitter}, perByte: 8 * time.Millisecond},
 		Pool:    BrokerPool(s.URL, teststack.Token, nil),
 		Options: detOpts, MaxTokens: maxTokens, PollTimeout: time.Second,
@@ -113,8 +113,7 @@ func TestEndToEndHelloThroughThePool(t *testing.T) {
 		t.Errorf("final answer differs from Ollama's")
 	}
 	// The exchange stored as history is Ollama's text, byte for byte.
-	st := &store{rdb: s.Redis, ttl: time.Hour}
-	turns, err := st.chain(context.Background(), alice.ID, "1", 1<<20, 1)
+	turns, err := b.st.chain(context.Background(), alice.ID, "1", 1<<20, 1)
 	if err != nil || len(turns) != 1 || turns[0].Answer != want || turns[0].User != "hello" {
 		t.Errorf("stored turn: %+v, %v", turns, err)
 	}

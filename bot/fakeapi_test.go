@@ -39,6 +39,7 @@ type fakeAPI struct {
 	status     map[[2]int64]string // chat, user -> getChatMember status
 	commands   map[string][]tele.Command
 	unknown    []string
+	refunded   map[string]bool // telegram_payment_charge_id refunded
 }
 
 // apiCall is one request the fake received.
@@ -63,6 +64,8 @@ type fakeMsg struct {
 	ReplyTo   int
 	History   []string // every visible text it had, in order
 	Deleted   bool
+	Photo     []byte         // sendPhoto: the uploaded file
+	Invoice   map[string]any // sendInvoice: its parameters
 }
 
 // floodRule answers 429 to a matching request after skip matching ones.
@@ -80,7 +83,7 @@ func newFakeAPI(t testing.TB) *fakeAPI {
 	f := &fakeAPI{t: t, token: fakeToken, arrived: make(chan struct{}),
 		me:        tele.User{ID: 777, IsBot: true, FirstName: "Cocoon", Username: "cocoon_test_bot"},
 		chatTypes: map[int64]string{}, nextMsg: map[int64]int{}, msgs: map[int64][]*fakeMsg{},
-		status: map[[2]int64]string{}, commands: map[string][]tele.Command{}, nextUpdate: 1}
+		status: map[[2]int64]string{}, commands: map[string][]tele.Command{}, nextUpdate: 1, refunded: map[string]bool{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -146,6 +149,18 @@ func parseMultipart(r *http.Request, body []byte) (map[string]any, error) {
 	out := map[string]any{}
 	for k, v := range r2.MultipartForm.Value {
 		out[k] = v[0]
+	}
+	for k, fhs := range r2.MultipartForm.File { // uploads: their bytes, as a string
+		fh, err := fhs[0].Open()
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(fh)
+		fh.Close()
+		if err != nil {
+			return nil, err
+		}
+		out[k] = string(b)
 	}
 	return out, nil
 }
@@ -220,6 +235,25 @@ func (f *fakeAPI) dispatch(method string, p map[string]any) (int, any) {
 		return f.sendMessage(p)
 	case "editMessageText":
 		return f.editMessageText(p)
+	case "sendPhoto":
+		return f.sendPhoto(p)
+	case "sendInvoice":
+		return f.sendInvoice(p)
+	case "answerPreCheckoutQuery":
+		if str(p, "pre_checkout_query_id") == "" || (str(p, "ok") != "true" && str(p, "error_message") == "") {
+			return apiErr(400, "Bad Request: PRE_CHECKOUT_QUERY_ID_INVALID")
+		}
+		return ok(true)
+	case "refundStarPayment":
+		charge := str(p, "telegram_payment_charge_id")
+		if num(p, "user_id") == 0 || charge == "" {
+			return apiErr(400, "Bad Request: invalid refund")
+		}
+		if f.refunded[charge] {
+			return apiErr(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+		}
+		f.refunded[charge] = true
+		return ok(true)
 	case "deleteMessage":
 		m := f.find(num(p, "chat_id"), int(num(p, "message_id")))
 		if m == nil {
@@ -271,6 +305,59 @@ func (f *fakeAPI) sendMessage(p map[string]any) (int, any) {
 		ReplyTo: int(num(p, "reply_to_message_id")), History: []string{visible}}
 	f.msgs[chat] = append(f.msgs[chat], m)
 	return ok(f.wire(m))
+}
+
+// sendPhoto takes an uploaded photo with a plain caption (≤ 1024 characters).
+func (f *fakeAPI) sendPhoto(p map[string]any) (int, any) {
+	chat, photo, caption := num(p, "chat_id"), str(p, "photo"), str(p, "caption")
+	if photo == "" {
+		return apiErr(400, "Bad Request: there is no photo in the request")
+	}
+	if len16(caption) > 1024 {
+		return apiErr(400, "Bad Request: message caption is too long")
+	}
+	f.nextMsg[chat]++
+	m := &fakeMsg{ID: f.nextMsg[chat], Chat: chat, Thread: int(num(p, "message_thread_id")), FromBot: true,
+		Visible: caption, Photo: []byte(photo), History: []string{caption}}
+	f.msgs[chat] = append(f.msgs[chat], m)
+	out := f.wire(m)
+	delete(out, "text")
+	out["caption"] = caption
+	out["photo"] = []map[string]any{{"file_id": fmt.Sprintf("ph%d", m.ID), "file_unique_id": fmt.Sprintf("u%d", m.ID), "width": 512, "height": 512}}
+	return ok(out)
+}
+
+// sendInvoice checks an invoice as Telegram does for Stars: XTR with an
+// empty provider token and one price; title 1–32, description 1–255,
+// payload 1–128 bytes.
+func (f *fakeAPI) sendInvoice(p map[string]any) (int, any) {
+	chat := num(p, "chat_id")
+	title, desc, payload := str(p, "title"), str(p, "description"), str(p, "payload")
+	var prices []struct {
+		Label  string `json:"label"`
+		Amount int    `json:"amount"`
+	}
+	b, _ := json.Marshal(p["prices"])
+	json.Unmarshal(b, &prices)
+	tok, hasTok := p["provider_token"]
+	switch {
+	case len16(title) < 1 || len16(title) > 32, len16(desc) < 1 || len16(desc) > 255, len(payload) < 1 || len(payload) > 128:
+		return apiErr(400, "Bad Request: invalid invoice text")
+	case str(p, "currency") != "XTR":
+		return apiErr(400, "Bad Request: CURRENCY_INVALID")
+	case hasTok && tok != "":
+		return apiErr(400, "Bad Request: PROVIDER_TOKEN_INVALID for Stars")
+	case len(prices) != 1 || prices[0].Amount < 1:
+		return apiErr(400, "Bad Request: STARS_INVOICE_INVALID")
+	}
+	f.nextMsg[chat]++
+	m := &fakeMsg{ID: f.nextMsg[chat], Chat: chat, FromBot: true, Visible: title + "\n" + desc, Invoice: p,
+		History: []string{title}}
+	f.msgs[chat] = append(f.msgs[chat], m)
+	out := f.wire(m)
+	delete(out, "text")
+	out["invoice"] = map[string]any{"title": title, "description": desc, "currency": "XTR", "total_amount": prices[0].Amount, "start_parameter": ""}
+	return ok(out)
 }
 
 func (f *fakeAPI) editMessageText(p map[string]any) (int, any) {
@@ -422,6 +509,60 @@ func (f *fakeAPI) message(chat int64, u user, text string, extra map[string]any)
 		m[k] = v
 	}
 	return map[string]any{"message": m}
+}
+
+// preCheckout pushes a pre_checkout_query from u and returns its id.
+func (f *fakeAPI) preCheckout(u user, payload, currency string, total int) string {
+	f.mu.Lock()
+	id := fmt.Sprintf("pcq%d", len(f.updates)+1)
+	f.mu.Unlock()
+	f.push(map[string]any{"pre_checkout_query": map[string]any{"id": id, "from": u.json(),
+		"currency": currency, "total_amount": total, "invoice_payload": payload}})
+	return id
+}
+
+// preCheckoutAnswer waits for the bot's answer to query id: ok, and the
+// error message shown when not.
+func (f *fakeAPI) preCheckoutAnswer(id string, timeout time.Duration) (bool, string) {
+	f.t.Helper()
+	var got apiCall
+	f.waitFor("the answer to pre-checkout "+id, timeout, func() bool {
+		for _, c := range f.callsTo("answerPreCheckoutQuery", 0) {
+			if str(c.Params, "pre_checkout_query_id") == id && c.Code == 200 {
+				got = c
+				return true
+			}
+		}
+		return false
+	})
+	return str(got.Params, "ok") == "true", str(got.Params, "error_message")
+}
+
+// paid pushes the successful_payment message Telegram sends after a payment.
+func (f *fakeAPI) paid(u user, payload string, stars int, charge string) {
+	f.push(f.message(u.ID, u, "", map[string]any{"successful_payment": map[string]any{
+		"currency": "XTR", "total_amount": stars, "invoice_payload": payload,
+		"telegram_payment_charge_id": charge, "provider_payment_charge_id": ""}}))
+}
+
+// pay does what Telegram does when u pays the invoice inv: a pre-checkout
+// query, and the successful payment if the bot accepted it.
+func (f *fakeAPI) pay(u user, inv fakeMsg, charge string) bool {
+	f.t.Helper()
+	payload := str(inv.Invoice, "payload")
+	var prices []struct {
+		Amount int `json:"amount"`
+	}
+	b, _ := json.Marshal(inv.Invoice["prices"])
+	json.Unmarshal(b, &prices)
+	if len(prices) != 1 {
+		f.t.Fatalf("invoice prices: %s", b)
+	}
+	okd, _ := f.preCheckoutAnswer(f.preCheckout(u, payload, str(inv.Invoice, "currency"), prices[0].Amount), 10*time.Second)
+	if okd {
+		f.paid(u, payload, prices[0].Amount, charge)
+	}
+	return okd
 }
 
 // say pushes a text message from u in chat.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/submit"
+	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -42,7 +43,7 @@ func newHarness(t *testing.T, adjust func(*Config)) *harness {
 	h.broker = &fakeBroker{models: []wire.ModelInfo{{Name: "tiny:latest", Workers: 1}}}
 	h.asker = &fakeAsker{broker: h.broker, answer: func(*submit.Request) script { return script{Chunks: []string{"Hello", " there"}} }}
 	h.broker.asker = h.asker
-	h.cfg = Config{Token: h.api.token, APIURL: h.api.URL(), Redis: rdb, Asker: h.asker, Broker: h.broker,
+	h.cfg = Config{Token: h.api.token, APIURL: h.api.URL(), Redis: rdb, HistoryKey: testHistoryKey, Asker: h.asker, Broker: h.broker,
 		PollTimeout: time.Second, ChatInterval: 150 * time.Millisecond, GroupInterval: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Pool: func(context.Context) ([]PoolWorker, error) {
 			return []PoolWorker{{ID: "w1", Evidence: wire.EvidenceInsecureDev}}, nil
@@ -50,6 +51,13 @@ func newHarness(t *testing.T, adjust func(*Config)) *harness {
 	if adjust != nil {
 		adjust(&h.cfg)
 	}
+	h.launch()
+	return h
+}
+
+// launch starts the bot on h.cfg and stops and checks it when the test ends.
+func (h *harness) launch() {
+	t := h.t
 	h.start()
 	t.Cleanup(func() {
 		h.stop()
@@ -63,8 +71,10 @@ func newHarness(t *testing.T, adjust func(*Config)) *harness {
 			}
 		}
 	})
-	return h
 }
+
+// testHistoryKey seals the harness bot's history.
+var testHistoryKey = []byte("0123456789abcdef0123456789abcdef")
 
 // realLimits keeps Telegram's real per-chat limits (the harness shortens
 // them for tests that do not measure them).
@@ -128,6 +138,11 @@ type script struct {
 	Every    time.Duration // between chunks
 	Err      error         // returned after the chunks
 	State    string        // result state; default done
+	// What the submitter's own checks found (Result.Receipts, .Evidence,
+	// .Attested).
+	Receipts []trust.CheckedReceipt
+	Evidence map[string]wire.Candidate
+	Attested bool
 }
 
 // fakeAsker answers from scripts instead of a pool, recording requests.
@@ -158,7 +173,8 @@ func (a *fakeAsker) Ask(ctx context.Context, req *submit.Request, queued func(st
 		return nil, sc.Err // refused before a job existed
 	}
 	queued(id, sc.Position)
-	res := &submit.Result{JobID: id, Model: req.Model, Workers: []string{"w1"}, PromptTokens: 7}
+	res := &submit.Result{JobID: id, Model: req.Model, Workers: []string{"w1"}, PromptTokens: 7,
+		Receipts: sc.Receipts, Evidence: sc.Evidence, Attested: sc.Attested}
 	wait := func(d time.Duration) error {
 		select {
 		case <-ctx.Done():

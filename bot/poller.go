@@ -14,7 +14,7 @@ import (
 )
 
 // allowedUpdates are the update kinds the bot asks Telegram for.
-var allowedUpdates = []string{"message", "callback_query"}
+var allowedUpdates = []string{"message", "callback_query", "pre_checkout_query"}
 
 // apiError is a Bot API refusal of getUpdates.
 type apiError struct {

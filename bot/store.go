@@ -3,16 +3,51 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cocoon-network/cocoon/seal"
 )
 
-// store keeps the bot's state in Redis (keys in keys.go).
+// store keeps the bot's state in Redis (keys in keys.go). What users wrote,
+// what models answered and system prompts are sealed at rest with box.
 type store struct {
 	rdb redis.UniversalClient
 	ttl time.Duration // of conversation keys, refreshed on every write
+	box *seal.AtRest  // the history key (COCOON_BOT_HISTORY_KEY)
+	log *slog.Logger
+}
+
+// errUnreadable: a sealed record does not open under the bot's key (it was
+// written under another COCOON_BOT_HISTORY_KEY, or it was tampered with).
+var errUnreadable = errors.New("a stored record does not open under COCOON_BOT_HISTORY_KEY")
+
+// recordAAD binds a sealed record to its key name and field.
+func recordAAD(key, field string) []byte { return []byte(key + "\x00" + field) }
+
+// seal encrypts a value stored at key (and field of a hash; "" for a
+// string key). Empty stays empty.
+func (s *store) seal(key, field, plain string) string {
+	if plain == "" {
+		return ""
+	}
+	return string(s.box.Encrypt([]byte(plain), recordAAD(key, field)))
+}
+
+// open decrypts what seal stored at key and field.
+func (s *store) open(key, field, rec string) (string, error) {
+	if rec == "" {
+		return "", nil
+	}
+	pt, err := s.box.Decrypt([]byte(rec), recordAAD(key, field))
+	if err != nil {
+		return "", fmt.Errorf("%w (%s %s)", errUnreadable, key, field)
+	}
+	return string(pt), nil
 }
 
 // Settings are one scope's choices: a user's, or a group's (set by its
@@ -23,28 +58,34 @@ type Settings struct {
 	System string
 }
 
-// Setting field names in the user and chat hashes.
+// Setting field names in the user and chat hashes. The system prompt is
+// sealed.
 const (
-	fieldModel   = "model"
-	fieldLang    = "lang"
-	fieldSystem  = "system"
-	fieldLastJob = "lastjob"
+	fieldModel  = "model"
+	fieldLang   = "lang"
+	fieldSystem = "system"
 )
 
-func readSettings(m map[string]string) Settings {
-	return Settings{Model: m[fieldModel], Lang: m[fieldLang], System: m[fieldSystem]}
+// readSettings reads the settings hash at key. A system prompt that does
+// not open is left out, with the error.
+func (s *store) readSettings(ctx context.Context, key string) (Settings, error) {
+	m, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return Settings{}, err
+	}
+	st := Settings{Model: m[fieldModel], Lang: m[fieldLang]}
+	st.System, err = s.open(key, fieldSystem, m[fieldSystem])
+	return st, err
 }
 
 // userSettings returns a user's settings (zero if none).
 func (s *store) userSettings(ctx context.Context, user int64) (Settings, error) {
-	m, err := s.rdb.HGetAll(ctx, userKey(user)).Result()
-	return readSettings(m), err
+	return s.readSettings(ctx, userKey(user))
 }
 
 // chatSettings returns a group's settings (zero if none).
 func (s *store) chatSettings(ctx context.Context, chat int64) (Settings, error) {
-	m, err := s.rdb.HGetAll(ctx, chatKey(chat)).Result()
-	return readSettings(m), err
+	return s.readSettings(ctx, chatKey(chat))
 }
 
 // setUser sets (or, with value "", clears) one field of a user's settings.
@@ -61,16 +102,10 @@ func (s *store) setField(ctx context.Context, key, field, value string) error {
 	if value == "" {
 		return s.rdb.HDel(ctx, key, field).Err()
 	}
-	return s.rdb.HSet(ctx, key, field, value).Err()
-}
-
-// lastJob is the id of the user's last finished job (for /verify).
-func (s *store) lastJob(ctx context.Context, user int64) (string, error) {
-	v, err := s.rdb.HGet(ctx, userKey(user), fieldLastJob).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
+	if field == fieldSystem {
+		value = s.seal(key, field, value)
 	}
-	return v, err
+	return s.rdb.HSet(ctx, key, field, value).Err()
 }
 
 // Turn is one exchange of a conversation: what the user asked and what the
@@ -111,19 +146,28 @@ func (s *store) parentFor(ctx context.Context, c conv, replyTo int) (string, err
 
 // chain returns the turns ending at id, newest first, stopping once their
 // estimated tokens exceed budget (the turn that crosses it is included so
-// the caller can decide) or after max turns.
+// the caller can decide) or after max turns. A turn that does not open
+// ends the chain as if it had expired (logged).
 func (s *store) chain(ctx context.Context, chat int64, id string, budget, max int) ([]Turn, error) {
 	var out []Turn
 	used := 0
 	for id != "" && len(out) < max && used <= budget {
-		m, err := s.rdb.HGetAll(ctx, turnKey(chat, id)).Result()
+		tk := turnKey(chat, id)
+		m, err := s.rdb.HGetAll(ctx, tk).Result()
 		if err != nil {
 			return out, err
 		}
 		if len(m) == 0 { // expired
 			break
 		}
-		t := Turn{ID: id, Parent: m["parent"], User: m["user"], Answer: m["answer"], Model: m["model"]}
+		t := Turn{ID: id, Parent: m["parent"], Model: m["model"]}
+		var errU, errA error
+		t.User, errU = s.open(tk, "user", m["user"])
+		t.Answer, errA = s.open(tk, "answer", m["answer"])
+		if err := errors.Join(errU, errA); err != nil {
+			s.log.Warn("history turn unreadable; the conversation continues without it and older turns", "chat", chat, "turn", id, "err", err)
+			break
+		}
 		out = append(out, t)
 		used += estimateTokens(t.User) + estimateTokens(t.Answer)
 		if t.Parent == id {
@@ -148,7 +192,7 @@ func (s *store) newTurn(ctx context.Context, chat int64) (string, error) {
 func (s *store) appendTurn(ctx context.Context, c conv, id string, t Turn) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		tk := turnKey(c.Chat, id)
-		p.HSet(ctx, tk, "parent", t.Parent, "user", t.User, "answer", t.Answer, "model", t.Model,
+		p.HSet(ctx, tk, "parent", t.Parent, "user", s.seal(tk, "user", t.User), "answer", s.seal(tk, "answer", t.Answer), "model", t.Model,
 			"at", strconv.FormatInt(time.Now().UnixMilli(), 10))
 		p.Expire(ctx, tk, s.ttl)
 		if t.Parent != "" {
@@ -179,9 +223,25 @@ func (s *store) reset(ctx context.Context, c conv) error {
 	return s.rdb.Set(ctx, headKey(c.Chat, c.Thread), "", s.ttl).Err()
 }
 
-// setLastJob remembers a user's last finished job.
-func (s *store) setLastJob(ctx context.Context, user int64, job string) error {
-	return s.rdb.HSet(ctx, userKey(user), fieldLastJob, job).Err()
+// setReceipts stores the checked receipts of the last answer in c (JSON),
+// sealed, for /verify.
+func (s *store) setReceipts(ctx context.Context, c conv, summary []byte) error {
+	k := receiptsKey(c)
+	return s.rdb.Set(ctx, k, s.seal(k, "", string(summary)), s.ttl).Err()
+}
+
+// receipts returns what setReceipts stored in c (nil if nothing).
+func (s *store) receipts(ctx context.Context, c conv) ([]byte, error) {
+	k := receiptsKey(c)
+	v, err := s.rdb.Get(ctx, k).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pt, err := s.open(k, "", v)
+	return []byte(pt), err
 }
 
 func (s *store) banned(ctx context.Context, user int64) (bool, error) {

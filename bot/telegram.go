@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -199,6 +200,37 @@ func (t *tg) editRetry(ctx context.Context, p place, id int, txt text, markup *t
 		if _, flood := floodWait(err); !flood {
 			return err
 		}
+	}
+}
+
+// sendPhoto sends a PNG with a plain caption, waiting out flood errors.
+func (t *tg) sendPhoto(ctx context.Context, p place, png []byte, caption string) error {
+	for {
+		if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+			return err
+		}
+		ph := &tele.Photo{File: tele.FromReader(bytes.NewReader(png)), Caption: caption}
+		_, err := t.b.Send(tele.ChatID(p.Chat), ph, &tele.SendOptions{ThreadID: p.Thread})
+		if _, flood := floodWait(err); !flood {
+			return err
+		}
+		t.flood(p, err)
+	}
+}
+
+// call makes a Bot API call telebot has no fitting method for (invoices,
+// pre-checkout answers, refunds), in p's chat slot (place{}: counted only
+// globally), waiting out flood errors.
+func (t *tg) call(ctx context.Context, p place, method string, params map[string]any) error {
+	for {
+		if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+			return err
+		}
+		_, err := t.b.Raw(method, params)
+		if _, flood := floodWait(err); !flood {
+			return err
+		}
+		t.flood(p, err)
 	}
 }
 

@@ -2,20 +2,28 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cocoon-network/cocoon/apikey"
 	"github.com/cocoon-network/cocoon/bot"
 	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/config"
+	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
+	"github.com/cocoon-network/cocoon/ton"
 )
 
 // runBot runs the Telegram bot until SIGINT/SIGTERM.
@@ -24,11 +32,17 @@ func runBot(ctx context.Context, env *config.Env, args []string) error {
 		return &exitError{2, "usage: cocoon bot  (settings come from the environment; see the README)"}
 	}
 	log := newLogger(env)
+	metricsAddr := env.String("COCOON_METRICS_ADDR", "")
 	b, closeFn, err := newBot(env, botOverrides{}, log)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	c := client.New(env.URL("COCOON_BROKER_URL", defaultBrokerURL, "http"), env.Get("COCOON_BROKER_TOKEN"))
+	brokerUp := func(ctx context.Context) error { _, err := c.Models(ctx); return err }
+	if _, err := obs.Start(context.WithoutCancel(ctx), metricsAddr, obs.Draining(ctx, brokerUp)); err != nil {
+		return err
+	}
 	return b.Run(ctx)
 }
 
@@ -37,6 +51,10 @@ type botOverrides struct {
 	BrokerURL, BrokerToken, RedisURL string
 	AllowInsecure                    bool   // the local stack's workers are insecure-dev
 	Secret                           []byte // the submitter secret up wrote to dev.env
+	// HistoryKeyFile: when COCOON_BOT_HISTORY_KEY is unset, a key made once
+	// and kept in this file (0600), so the local Redis's history stays
+	// readable from one `make up` to the next. "": the setting is required.
+	HistoryKeyFile string
 }
 
 // startBot starts the bot in the background when TELEGRAM_BOT_TOKEN is set
@@ -89,6 +107,10 @@ func newBot(env *config.Env, o botOverrides, log *slog.Logger) (*bot.Bot, func()
 		RatePerMinute:  env.Int("COCOON_BOT_RATE_LIMIT", 20, 0, 100000),
 		Admins:         botAdmins(env),
 		Options:        botOptions(env),
+		HistoryKey:     historyKey(env, o.HistoryKeyFile),
+		StarsNanoTON:   starsNanoTON(env),
+		Prices:         botPrices(env),
+		TON:            botTON(env),
 		Webhook: bot.Webhook{
 			Listen:    env.String("COCOON_BOT_WEBHOOK_LISTEN", ""),
 			PublicURL: env.String("COCOON_BOT_WEBHOOK_URL", ""),
@@ -123,7 +145,8 @@ func newBot(env *config.Env, o botOverrides, log *slog.Logger) (*bot.Bot, func()
 		return &submit.Submitter{C: c, MaxPromptBytes: limit, Policy: policy, Secret: secret}
 	}}
 	cfg.Pool = bot.PoolFromRaw(c.Pool)
-	cfg.Money = brokerMoney{c: c}
+	cfg.Accounts = c
+	cfg.Keys = apikey.New(rdb) // the store the gateway resolves keys in (same Redis)
 	b, err := bot.New(cfg)
 	if err != nil {
 		rdb.Close()
@@ -178,32 +201,107 @@ func botOptions(env *config.Env) map[string]any {
 	return m
 }
 
-// brokerMoney answers the bot's money questions from the broker: /balance
-// and the cost line of the footer. The other commands are not built yet.
-type brokerMoney struct{ c *client.Client }
-
-func (m brokerMoney) Command(ctx context.Context, r bot.MoneyRequest) (string, error) {
-	if r.Command != "balance" {
-		return "", bot.ErrComingSoon
+// historyKey reads COCOON_BOT_HISTORY_KEY: 64 hex digits (32 bytes) that
+// seal the bot's history, system prompts and receipts in Redis. Under
+// `cocoon up` (file set) an unset key is made once and kept in file. The
+// value never appears in an error.
+func historyKey(env *config.Env, file string) []byte {
+	v, ok := env.Lookup("COCOON_BOT_HISTORY_KEY")
+	if !ok && file != "" {
+		k, err := devHistoryKey(file)
+		if err != nil {
+			env.Invalid("COCOON_BOT_HISTORY_KEY", "unset, and no key could be kept in "+file+": "+err.Error())
+		}
+		return k
 	}
-	bal, err := m.c.Balance(ctx, r.User)
+	if !ok {
+		env.Required("COCOON_BOT_HISTORY_KEY", "64 hex digits sealing the bot's history in Redis (make one: openssl rand -hex 32)")
+		return nil
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(k) != 32 {
+		env.Invalid("COCOON_BOT_HISTORY_KEY", "want 64 hex digits (32 bytes); value not shown")
+		return nil
+	}
+	return k
+}
+
+// devHistoryKey returns the key kept in path, making it first if there is
+// none (for `cocoon up`).
+func devHistoryKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k := make([]byte, 32)
+		rand.Read(k)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return devHistoryKey(path) // made meanwhile by another start
+		}
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.WriteString(hex.EncodeToString(k) + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+			return nil, err
+		}
+		return k, nil
+	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if !bal.Billing {
-		return "", bot.ErrComingSoon
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("%s does not hold 64 hex digits", path)
 	}
-	return ledger.FormatTON(bal.Available) + " TON", nil
+	return k, nil
 }
 
-func (m brokerMoney) Cost(ctx context.Context, _ string, res *submit.Result) string {
-	if res == nil || res.JobID == "" {
-		return ""
+// starsNanoTON reads COCOON_STARS_NANOTON: what one Telegram Star credits.
+func starsNanoTON(env *config.Env) int64 {
+	n := env.Int64("COCOON_STARS_NANOTON", bot.DefaultStarsNanoTON)
+	if n < 1 || n > ledger.MaxAmount/100_000 {
+		env.Invalid("COCOON_STARS_NANOTON", fmt.Sprintf("want nanoTON per Star in 1..%d", ledger.MaxAmount/100_000))
+		return bot.DefaultStarsNanoTON
 	}
-	if cost := m.c.Cost(ctx, res.JobID, 2*time.Second); cost != nil {
-		return ledger.FormatTON(*cost) + " TON"
-	}
-	return ""
+	return n
 }
 
-func (brokerMoney) Price(context.Context, string) string { return "" }
+// botPrices reads COCOON_PRICES when the bot's environment has it (as
+// under `cocoon up`): price labels in /model and /price, and the estimate
+// in the low-balance message. The broker's copy is the one that charges.
+func botPrices(env *config.Env) ledger.Prices {
+	v, ok := env.Lookup("COCOON_PRICES")
+	if !ok {
+		return nil
+	}
+	p, err := ledger.ParsePrices(v)
+	if err != nil {
+		env.Invalid("COCOON_PRICES", err.Error())
+		return nil
+	}
+	return p
+}
+
+// botTON reads where /topup tells users to send TON
+// (COCOON_TON_NETWORK, COCOON_TON_DEPOSIT_ADDRESS); nil when no deposit
+// address is set. The bot never reads the hot wallet's seed.
+func botTON(env *config.Env) *bot.TONTopup {
+	st, err := ton.SettingsFromEnv(func(name string) string {
+		if name == ton.EnvWalletSeed || name == ton.EnvWalletSeedFile {
+			return ""
+		}
+		return env.Get(name)
+	})
+	if err != nil {
+		env.Invalid(ton.EnvDepositAddress, err.Error())
+		return nil
+	}
+	if st.DepositAddress == nil {
+		return nil
+	}
+	return &bot.TONTopup{Network: st.Network, Deposit: st.DepositAddress}
+}
