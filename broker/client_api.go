@@ -67,6 +67,8 @@ func (b *Broker) validateSubmit(req *wire.SubmitRequest) *wire.Error {
 	case len(req.Payload) > b.cfg.MaxPayload:
 		return &wire.Error{Code: wire.CodeTooLarge, Field: "payload", Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("payload is %d bytes; the limit is %d", len(req.Payload), b.cfg.MaxPayload)}
+	case req.MaxCoef < 0 || req.MaxCoef > 100000:
+		return bad("max_coef", "must be 0..100000 (1000 = 1.0x; 0 means 1000)")
 	case len(req.Eligible) > 64:
 		return bad("eligible", "at most 64 workers")
 	}

@@ -32,7 +32,7 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, *
 		return 0, &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound,
 			Message: fmt.Sprintf("model %q has no price (COCOON_PRICES)", req.Model)}
 	}
-	amount, err := price.ReserveAmount(int64(req.PromptBytes), int64(req.MaxTokens), ledger.CoefOne)
+	amount, err := price.ReserveAmount(int64(req.PromptBytes), int64(req.MaxTokens), int64(maxCoef(req)))
 	if err != nil {
 		return 0, &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
 	}

@@ -36,6 +36,7 @@ type WorkerInfo struct {
 	Running       int                `json:"running"`
 	Draining      bool               `json:"draining,omitempty"`
 	PayoutAddress string             `json:"payout_address,omitempty"`
+	PriceCoef     int                `json:"price_coef"`
 	TokenHash     string             `json:"token_hash"`
 	JoinedMs      int64              `json:"joined_ms"`
 	SeenMs        int64              `json:"seen_ms"`

@@ -46,7 +46,7 @@ func (b *Broker) settler(ctx context.Context) {
 
 func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 	m := b.cfg.Money
-	v, err := b.cfg.Redis.HMGet(ctx, jobKey(shard, id), "state", "user", "model", "worker", "pt", "ct", "ltok", "rcpt", "rsv", "tokens").Result()
+	v, err := b.cfg.Redis.HMGet(ctx, jobKey(shard, id), "state", "user", "model", "worker", "pt", "ct", "ltok", "rcpt", "rsv", "tokens", "coef", "pcoef").Result()
 	if err != nil {
 		return err
 	}
@@ -60,19 +60,20 @@ func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 	pt, ct, ltok := int64(atoi(v[4])), int64(atoi(v[5])), int64(atoi(v[6]))
 	_ = ct
 	signed, reserved := str(v[7]) == "1", int64(atoi(v[8]))
+	coef, pcoef := coefOf(v[10]), coefOf(v[11])
 	var segs []ledger.SegmentUsage
 	switch state {
 	case wire.StateDone:
 		if ltok > 0 { // streamed by workers that died: the user got it, the operator is paid
-			segs = append(segs, ledger.SegmentUsage{WorkerID: "-", CompletionTokens: ltok, Coef: ledger.CoefOne})
+			segs = append(segs, ledger.SegmentUsage{WorkerID: "-", CompletionTokens: ltok, Coef: pcoef})
 		}
 		segs = append(segs, ledger.SegmentUsage{WorkerID: worker, PromptTokens: pt, CompletionTokens: max(ct-ltok, 0),
-			Coef: ledger.CoefOne, Signed: signed})
+			Coef: coef, Signed: signed})
 	case wire.StateCancelled:
 		// A cancel charges the tokens streamed before it (the broker counted
 		// them); the prompt is not charged as the answer was not finished.
 		if streamed := int64(atoi(v[9])); streamed > 0 {
-			segs = append(segs, ledger.SegmentUsage{WorkerID: worker, CompletionTokens: streamed, Coef: ledger.CoefOne})
+			segs = append(segs, ledger.SegmentUsage{WorkerID: worker, CompletionTokens: streamed, Coef: coef})
 		}
 	}
 	price, perr := m.Prices.Lookup(model)
@@ -121,4 +122,12 @@ func clampTo(s *ledger.Settlement, reserved int64) {
 		}
 	}
 	s.Segments = kept
+}
+
+// coefOf reads a job's recorded price coefficient (1.0× when missing).
+func coefOf(v any) int64 {
+	if c := int64(atoi(v)); c > 0 {
+		return c
+	}
+	return ledger.CoefOne
 }

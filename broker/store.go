@@ -109,7 +109,7 @@ func codeErr(v any) error {
 
 // submitScript stores a queued job and puts it in its user's queue.
 // KEYS[1] job  KEYS[2] rotation  KEYS[3] user queue  KEYS[4] depth
-// ARGV id model user max_tokens prompt_bytes eligible payload now max_queue reserved
+// ARGV id model user max_tokens prompt_bytes eligible payload now max_queue reserved max_coef
 // returns {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
@@ -118,7 +118,7 @@ local depth = tonumber(redis.call('GET', KEYS[4]) or '0')
 if maxq > 0 and depth >= maxq then return {-1, depth} end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', 'queued', 'model', ARGV[2], 'user', ARGV[3],
   'max', ARGV[4], 'pb', ARGV[5], 'elig', ARGV[6], 'payload', ARGV[7], 'created', ARGV[8],
-  'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[10])
+  'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[10], 'mcoef', ARGV[11])
 local n = redis.call('RPUSH', KEYS[3], ARGV[1])
 if n == 1 then redis.call('RPUSH', KEYS[2], ARGV[3]) end
 redis.call('INCR', KEYS[4])
@@ -139,7 +139,7 @@ func (s *Store) SubmitReserved(ctx context.Context, r *wire.SubmitRequest, reser
 	elig := joinComma(r.Eligible)
 	res, err := submitScript.Run(ctx, s.rdb,
 		[]string{jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model)},
-		r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, elig, r.Payload, s.now(), s.cfg.MaxQueue, reserved).Int64Slice()
+		r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, elig, r.Payload, s.now(), s.cfg.MaxQueue, reserved, maxCoef(r)).Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("submit %s: %w", r.ID, err)
 	}
@@ -153,12 +153,12 @@ func (s *Store) SubmitReserved(ctx context.Context, r *wire.SubmitRequest, reser
 // skipping jobs whose eligible list excludes the worker.
 // A user already running max_user_jobs jobs of the model is skipped (0: no cap).
 // KEYS[1] shard prefix  KEYS[2] rotation  KEYS[3] leases  KEYS[4] depth
-// ARGV model worker now lease_ms max lease_base max_scan max_user_jobs
+// ARGV model worker now lease_ms max lease_base max_scan max_user_jobs coef
 // returns a list of {id, user, max, payload, lease, deadline, attempts, seg, next, tokens, {chunk...}}
 var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local cap, urun = tonumber(ARGV[8]), prefix .. 'urun:' .. model
+local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
 local out = {}
 local scanned = 0
 while #out < max and scanned < maxScan do
@@ -173,8 +173,10 @@ while #out < max and scanned < maxScan do
     -- The user's oldest job this worker may run, among the first 8: a job
     -- sealed to other workers does not hold back the user's later jobs.
     for _, cand in ipairs(redis.call('LRANGE', uq, 0, 7)) do
-      local e = redis.call('HGET', prefix .. 'job:' .. cand, 'elig')
-      if not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true) then
+      local g = redis.call('HMGET', prefix .. 'job:' .. cand, 'elig', 'mcoef')
+      local e = g[1]
+      local priced = tonumber(coef) <= tonumber(g[2] or '1000')
+      if priced and (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) then
         id = cand
         redis.call('LREM', uq, 1, cand)
         break
@@ -186,7 +188,7 @@ while #out < max and scanned < maxScan do
   end
   if id then
     local jk = prefix .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 'elig', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'state', 'created')
+    local f = redis.call('HMGET', jk, 'elig', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'state', 'created', 'coef', 'mcoef')
     if f[8] ~= 'queued' then
       -- stale queue entry (should not happen): drop it
       if redis.call('LLEN', uq) > 0 then redis.call('RPUSH', KEYS[2], user) end
@@ -198,7 +200,7 @@ while #out < max and scanned < maxScan do
       local lease = base .. '.' .. #out
       local deadline = now + leaseMs
       redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline,
-        'attempts', attempts, 'achunks', 0, 'ltok', f[5], 'run', '1')
+        'attempts', attempts, 'achunks', 0, 'ltok', f[5], 'run', '1', 'coef', coef, 'pcoef', f[10] or coef)
       redis.call('HINCRBY', urun, user, 1)
       redis.call('ZADD', KEYS[3], deadline, id)
       local ev = prefix .. 'ev:' .. id
@@ -219,10 +221,16 @@ return out
 
 // Lease takes up to max queued jobs of model for worker.
 func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wire.LeasedJob, error) {
+	return s.LeaseAt(ctx, model, worker, max, 1000)
+}
+
+// LeaseAt is Lease for a worker charging coef (1000 = 1.0× the model
+// price); the job records it for billing.
+func (s *Store) LeaseAt(ctx context.Context, model, worker string, max, coef int) ([]wire.LeasedJob, error) {
 	shard := wire.ShardOf(model)
 	v, err := leaseScript.Run(ctx, s.rdb,
 		[]string{shardPrefix(shard), rotationKey(shard, model), leasesKey(shard), depthKey(shard, model)},
-		model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max+16, s.cfg.MaxUserJobs).Slice()
+		model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max+16, s.cfg.MaxUserJobs, coef).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", model, err)
 	}
@@ -433,4 +441,12 @@ func joinComma(xs []string) string {
 		out += x
 	}
 	return out
+}
+
+// maxCoef is the most price coefficient a job accepts (1000 when unset).
+func maxCoef(r *wire.SubmitRequest) int {
+	if r.MaxCoef <= 0 {
+		return 1000
+	}
+	return r.MaxCoef
 }

@@ -103,7 +103,10 @@ func (b *Broker) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	wi := &WorkerInfo{Name: req.Name, Evidence: req.Evidence.Type, Attested: !rep.Insecure, SigningKey: req.SigningKey,
 		HPKEKey: req.HPKEKey, Quote: req.Evidence.Quote, Nonce: req.Nonce, Models: req.Models, Loaded: req.Loaded,
-		MaxJobs: req.MaxJobs, PolicyID: b.policyID, PayoutAddress: req.PayoutAddress}
+		MaxJobs: req.MaxJobs, PolicyID: b.policyID, PayoutAddress: req.PayoutAddress, PriceCoef: req.PriceCoef}
+	if wi.PriceCoef == 0 {
+		wi.PriceCoef = 1000
+	}
 	// A worker attesting again keeps its id (and the jobs it holds).
 	if prev, ok := b.reg.auth(r.Context(), bearer(r)); ok {
 		wi.ID = prev.ID
@@ -139,6 +142,8 @@ func validateJoin(req *wire.JoinRequest) *wire.Error {
 		return bad("name", "at most 64 bytes")
 	case len(req.PayoutAddress) > 128:
 		return bad("payout_address", "at most 128 bytes")
+	case req.PriceCoef < 0 || req.PriceCoef > 100000:
+		return bad("price_coef", "must be 0..100000 (1000 = 1.0x; 0 means 1000)")
 	}
 	if _, err := seal.ParsePublicKey(req.HPKEKey); err != nil {
 		return bad("hpke_key", err.Error())
@@ -199,7 +204,7 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 func (b *Broker) leaseAny(ctx context.Context, wi *WorkerInfo, max int) ([]wire.LeasedJob, error) {
 	var jobs []wire.LeasedJob
 	for _, m := range wi.Models {
-		got, err := b.store.Lease(ctx, m.Name, wi.ID, max-len(jobs))
+		got, err := b.store.LeaseAt(ctx, m.Name, wi.ID, max-len(jobs), wi.PriceCoef)
 		if err != nil {
 			return jobs, err
 		}
@@ -361,13 +366,20 @@ func (b *Broker) handleCandidates(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	maxCoef := 1 << 30
+	if ms := r.URL.Query().Get("max_coef"); ms != "" {
+		if _, err := fmt.Sscan(ms, &maxCoef); err != nil || maxCoef < 1 {
+			badRequest(w, "max_coef", "must be a positive coefficient (1000 = 1.0x)")
+			return
+		}
+	}
 	if e := b.checkCapacity(model); e != nil {
 		writeErr(w, e.Status, e)
 		return
 	}
 	var ws []*WorkerInfo
 	for _, wi := range b.reg.live() {
-		if wi.serves(model) && !wi.Draining {
+		if wi.serves(model) && !wi.Draining && wi.PriceCoef <= maxCoef {
 			ws = append(ws, wi)
 		}
 	}
@@ -392,7 +404,8 @@ func (b *Broker) handleCandidates(w http.ResponseWriter, r *http.Request) {
 	resp := wire.CandidatesResponse{Candidates: []wire.Candidate{}}
 	for _, wi := range ws[:min(k, len(ws))] {
 		resp.Candidates = append(resp.Candidates, wire.Candidate{WorkerID: wi.ID, Nonce: wi.Nonce,
-			Evidence: wire.Evidence{Type: wi.Evidence, Quote: wi.Quote}, SigningKey: wi.SigningKey, HPKEKey: wi.HPKEKey, Models: wi.Models})
+			Evidence: wire.Evidence{Type: wi.Evidence, Quote: wi.Quote}, SigningKey: wi.SigningKey, HPKEKey: wi.HPKEKey, Models: wi.Models,
+			PriceCoef: wi.PriceCoef})
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

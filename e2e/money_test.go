@@ -12,6 +12,7 @@ import (
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/wire"
+	"github.com/cocoon-network/cocoon/worker"
 )
 
 const testPrices = "tiny:latest=1000/2000"
@@ -173,4 +174,31 @@ func TestCreditIsIdempotentAndValidated(t *testing.T) {
 	if rep.DepositsStars != 5_000_000 {
 		t.Errorf("stars deposits %d", rep.DepositsStars)
 	}
+}
+
+// TestWorkerPriceCoefficient: a worker charging 2.0× is not offered to a
+// user whose maximum is 1.0×; a user accepting 2.0× is billed at it.
+func TestWorkerPriceCoefficient(t *testing.T) {
+	s := teststack.Start(t, teststack.Options{Prices: testPrices, Trial: 1_000_000_000})
+	s.AddWorker(func(c *worker.Config) { c.PriceCoef = 2000 })
+	ctx := context.Background()
+	req := &submit.Request{Model: s.Ollama.Model, User: "tg:5", MaxTokens: 16, Options: detOpts,
+		Messages: []wire.Message{{Role: "user", Content: "hi"}}}
+	cheap := &submit.Submitter{C: s.Client, Policy: s.Submitter.Policy, MaxCoef: 1000}
+	_, err := cheap.Run(ctx, req, nil)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeNoCapacity {
+		t.Fatalf("max 1.0x with only a 2.0x worker: %v, want no_capacity", err)
+	}
+	willing := &submit.Submitter{C: s.Client, Policy: s.Submitter.Policy, MaxCoef: 2000}
+	res, err := willing.Run(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prices, _ := ledger.ParsePrices(testPrices)
+	want, _ := prices[s.Ollama.Model].Cost(int64(res.PromptTokens), int64(res.CompletionTokens), 2000)
+	if cost := s.Client.Cost(ctx, res.JobID, 5*time.Second); cost == nil || *cost != want {
+		t.Fatalf("cost %v, want %d at 2.0x", derefCost(cost), want)
+	}
+	checkLedger(t, s.Ledger)
 }

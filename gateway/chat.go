@@ -142,7 +142,7 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		return c
 	}
-	sub := &submit.Submitter{C: g.cfg.Broker, MaxPromptBytes: g.lim.MaxPromptBytes, Policy: g.cfg.Policy, Secret: g.cfg.Secret,
+	sub := &submit.Submitter{C: g.cfg.Broker, MaxPromptBytes: g.lim.MaxPromptBytes, Policy: g.cfg.Policy, Secret: g.cfg.Secret, MaxCoef: g.cfg.MaxCoef,
 		OnSubmit: func(id string, _ int) {
 			jobID = id
 			log = log.With("job", id)

@@ -43,6 +43,9 @@ type Config struct {
 	// Secret derives each job's chunk key (COCOON_SUBMITTER_SECRET); random
 	// per request when unset.
 	Secret []byte
+	// MaxCoef is the most worker price coefficient requests accept
+	// (COCOON_MAX_PRICE_COEF; 1000 = 1.0×).
+	MaxCoef int
 
 	MaxPromptBytes   int   // newest user message; default 16384 (COCOON_MAX_PROMPT_BYTES)
 	MaxTokens        int   // largest max_tokens; default 8192 (COCOON_MAX_TOKENS)

@@ -29,7 +29,7 @@ func (s *Submitter) candidates(ctx context.Context, model string) ([]verified, e
 	if k <= 0 {
 		k = 3
 	}
-	cands, err := s.C.Candidates(ctx, model, k)
+	cands, err := s.C.CandidatesUpTo(ctx, model, k, s.maxCoef())
 	if err != nil {
 		return nil, err
 	}

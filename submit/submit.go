@@ -71,6 +71,10 @@ type Submitter struct {
 	Secret []byte
 	// K is how many verified workers a job is sealed to (default 3).
 	K int
+	// MaxCoef is the most price coefficient the user accepts (1000 = 1.0×
+	// the model price; 0 means 1000): pricier workers are not offered, and
+	// the reservation covers this coefficient.
+	MaxCoef int
 
 	once sync.Once
 }
@@ -175,7 +179,7 @@ func (s *Submitter) prepare(ctx context.Context, req *Request) (*wire.SubmitRequ
 		return nil, nil, err
 	}
 	sr := &wire.SubmitRequest{ID: id, Model: req.Model, User: req.User, MaxTokens: req.MaxTokens,
-		PromptBytes: PromptBytes(req.Messages), Payload: sealed}
+		PromptBytes: PromptBytes(req.Messages), Payload: sealed, MaxCoef: s.maxCoef()}
 	for _, w := range ws {
 		sr.Eligible = append(sr.Eligible, w.cand.WorkerID)
 	}
@@ -279,4 +283,11 @@ func (r *Result) Worker() string {
 		return ""
 	}
 	return r.Workers[len(r.Workers)-1]
+}
+
+func (s *Submitter) maxCoef() int {
+	if s.MaxCoef <= 0 {
+		return 1000
+	}
+	return s.MaxCoef
 }

@@ -25,6 +25,7 @@ type SubmitRequest struct {
 	MaxTokens   int      `json:"max_tokens"`
 	PromptBytes int      `json:"prompt_bytes"`       // size of the prompt text, for the reservation
 	Eligible    []string `json:"eligible,omitempty"` // worker ids allowed to run it; empty = any
+	MaxCoef     int      `json:"max_coef,omitempty"` // most price coefficient the user accepts (1000 = 1.0×; 0 = 1000)
 	Payload     []byte   `json:"payload"`            // opaque to the broker
 }
 

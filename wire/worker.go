@@ -36,6 +36,8 @@ type JoinRequest struct {
 	Name       string        `json:"name,omitempty"`
 	// PayoutAddress is the TON address the worker's earnings are paid to.
 	PayoutAddress string `json:"payout_address,omitempty"`
+	// PriceCoef scales the model price for this worker's work (1000 = 1.0×).
+	PriceCoef int `json:"price_coef,omitempty"`
 }
 
 // JoinResponse gives the worker its id and a session token bound to it.
@@ -138,6 +140,7 @@ type Candidate struct {
 	SigningKey []byte        `json:"signing_key"`
 	HPKEKey    []byte        `json:"hpke_key"`
 	Models     []ModelDigest `json:"models"`
+	PriceCoef  int           `json:"price_coef"` // 1000 = 1.0× the model price
 }
 
 // CandidatesResponse answers GET /v1/candidates.

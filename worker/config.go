@@ -19,6 +19,7 @@ type Config struct {
 	Insecure     bool          // join with insecure-dev evidence (no TDX)
 	Quoter       attest.Quoter // quote provider; nil: configfs-tsm TDX, or the dev quoter when Insecure
 	PayoutAddr   string        // TON address earnings are paid to (COCOON_WORKER_PAYOUT_ADDRESS)
+	PriceCoef    int           // price coefficient, 1000 = 1.0× the model price (COCOON_WORKER_PRICE_COEF)
 	DrainTimeout time.Duration // how long shutdown waits for running jobs; default 30s
 	HTTPClient   *http.Client
 	Logger       *slog.Logger

@@ -109,7 +109,7 @@ func (w *Worker) Join(ctx context.Context) error {
 	}
 	req := &wire.JoinRequest{Nonce: nonce, Evidence: wire.Evidence{Type: ev.Type, Quote: ev.Quote},
 		SigningKey: signing, HPKEKey: w.hpke.PublicKey().Bytes(), Models: models, Loaded: w.ollama.loaded(ctx),
-		MaxJobs: w.cfg.MaxJobs, Name: w.cfg.Name, PayoutAddress: w.cfg.PayoutAddr}
+		MaxJobs: w.cfg.MaxJobs, Name: w.cfg.Name, PayoutAddress: w.cfg.PayoutAddr, PriceCoef: w.cfg.PriceCoef}
 	resp, err := w.api.join(ctx, req)
 	if err != nil {
 		return err

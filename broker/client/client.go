@@ -204,8 +204,17 @@ func (c *Client) followOnce(ctx context.Context, id string, after *string, fn fu
 // Candidates asks for up to k workers that can run model, with their
 // evidence and keys (the caller verifies them itself).
 func (c *Client) Candidates(ctx context.Context, model string, k int) ([]wire.Candidate, error) {
+	return c.CandidatesUpTo(ctx, model, k, 0)
+}
+
+// CandidatesUpTo is Candidates among workers whose price coefficient is at
+// most maxCoef (0: any).
+func (c *Client) CandidatesUpTo(ctx context.Context, model string, k, maxCoef int) ([]wire.Candidate, error) {
 	var out wire.CandidatesResponse
 	q := url.Values{"model": {model}, "k": {strconv.Itoa(k)}}
+	if maxCoef > 0 {
+		q.Set("max_coef", strconv.Itoa(maxCoef))
+	}
 	return out.Candidates, c.do(ctx, http.MethodGet, "/v1/candidates?"+q.Encode(), nil, &out)
 }
 

@@ -63,7 +63,8 @@ func runAsk(ctx context.Context, env *config.Env, args []string) error {
 		}
 		*model = ms[0].Name
 	}
-	s := &submit.Submitter{C: c, MaxPromptBytes: limit, Policy: attestPolicy(env), Secret: submitterSecret(env)}
+	s := &submit.Submitter{C: c, MaxPromptBytes: limit, Policy: attestPolicy(env), Secret: submitterSecret(env),
+		MaxCoef: maxPriceCoef(env)}
 	if err := env.Err(); err != nil {
 		return err
 	}

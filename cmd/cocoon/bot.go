@@ -89,6 +89,7 @@ func newBot(env *config.Env, o botOverrides, log *slog.Logger) (*bot.Bot, func()
 	}
 	limit := env.Int("COCOON_MAX_PROMPT_BYTES", 16384, 1, 1<<20)
 	policy := attestPolicy(env)
+	maxCoef := maxPriceCoef(env)
 	if o.AllowInsecure {
 		policy.AllowInsecureDev = true
 	}
@@ -142,7 +143,7 @@ func newBot(env *config.Env, o botOverrides, log *slog.Logger) (*bot.Bot, func()
 	c := client.New(brokerURL, brokerToken)
 	cfg.Redis, cfg.Broker = rdb, c
 	cfg.Asker = bot.SubmitAsker{New: func() *submit.Submitter {
-		return &submit.Submitter{C: c, MaxPromptBytes: limit, Policy: policy, Secret: secret}
+		return &submit.Submitter{C: c, MaxPromptBytes: limit, Policy: policy, Secret: secret, MaxCoef: maxCoef}
 	}}
 	cfg.Pool = bot.PoolFromRaw(c.Pool)
 	cfg.Accounts = c

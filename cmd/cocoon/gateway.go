@@ -69,6 +69,7 @@ func gatewayConfig(env *config.Env) gateway.Config {
 	return gateway.Config{
 		Policy:           attestPolicy(env),
 		Secret:           submitterSecret(env),
+		MaxCoef:          maxPriceCoef(env),
 		Addr:             env.String("COCOON_GATEWAY_ADDR", defaultGatewayAddr),
 		MaxPromptBytes:   env.Int("COCOON_MAX_PROMPT_BYTES", 16384, 1, 1<<20),
 		MaxTokens:        env.Int("COCOON_MAX_TOKENS", 8192, 1, 1<<20),

@@ -123,5 +123,11 @@ func workerConfig(env *config.Env) worker.Config {
 		MaxJobs:    env.Int("COCOON_WORKER_MAX_JOBS", 4, 1, 1024),
 		Insecure:   env.Bool("COCOON_WORKER_INSECURE", false),
 		PayoutAddr: env.String("COCOON_WORKER_PAYOUT_ADDRESS", ""),
+		PriceCoef:  env.Int("COCOON_WORKER_PRICE_COEF", 1000, 1, 100000),
 	}
+}
+
+// maxPriceCoef is the most worker price coefficient a submitter accepts.
+func maxPriceCoef(env *config.Env) int {
+	return env.Int("COCOON_MAX_PRICE_COEF", 1000, 1, 100000)
 }

@@ -138,7 +138,8 @@ func runUp(ctx context.Context, env *config.Env, args []string) error {
 	}
 	stops = append(stops, stopGateway)
 	fmt.Printf("cocoon: ready  broker=%s  gateway=%s  model=%s  (try: bin/cocoon ask hello; settings in .cocoon/dev.env; Ctrl-C stops)\n", brokerURL, gatewayURL, model)
-	if err := startBot(ctx, env, botOverrides{BrokerURL: brokerURL, BrokerToken: token, RedisURL: redisURL, AllowInsecure: true, Secret: secret}, log); err != nil {
+	if err := startBot(ctx, env, botOverrides{BrokerURL: brokerURL, BrokerToken: token, RedisURL: redisURL, AllowInsecure: true, Secret: secret,
+		HistoryKeyFile: filepath.Join(state, "bot-history.key")}, log); err != nil {
 		return err
 	}
 	<-ctx.Done()
