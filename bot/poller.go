@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/obs"
 	tele "gopkg.in/telebot.v3"
 )
 
@@ -57,6 +58,7 @@ func (b *Bot) poll(ctx context.Context, out chan<- tele.Update) error {
 			fails++
 			wait := time.Duration(min(fails, 30)) * time.Second
 			if ae != nil && ae.RetryAfter > 0 {
+				obs.Telegram429.Inc()
 				wait = time.Duration(ae.RetryAfter) * time.Second
 			}
 			b.log.Warn("getUpdates failed; retrying", "err", b.tg.redact(err), "in", wait)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/obs"
 	tele "gopkg.in/telebot.v3"
 )
 
@@ -175,6 +176,7 @@ func (t *tg) edit(ctx context.Context, p place, id int, get func() (text, bool),
 // flood blocks the chat for a flood error's retry_after and returns err.
 func (t *tg) flood(p place, err error) error {
 	if d, ok := floodWait(err); ok {
+		obs.Telegram429.Inc()
 		t.lim.penalize(p.Chat, d)
 	}
 	return err
