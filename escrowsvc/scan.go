@@ -219,7 +219,7 @@ func (s *Service) handleTx(ctx context.Context, st Status, tx *tlb.Transaction) 
 				withdrawn += im.Amount.Nano().Uint64()
 			}
 		}
-		return s.withdrawn(ctx, st.User, txHash, withdrawn)
+		return s.withdrawn(ctx, st.User, txHash, withdrawn, in.Amount.Nano().Uint64())
 	}
 	return nil // an internal redeem: its value went on to the treasury
 }

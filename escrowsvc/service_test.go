@@ -328,7 +328,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	assertSettled()
 	w := e.withdrawal(user)
-	if w.Withdrawn != int64(min(got, uint64(w.Remaining))) || w.Withdrawn+w.Fees != w.Remaining {
+	if w.Attached != nano/10 || w.Withdrawn != int64(min(got-w.Attached, uint64(w.Remaining))) || w.Withdrawn+w.Fees != w.Remaining {
 		t.Fatalf("withdrawal record %+v, client received %d", w, got)
 	}
 	t.Logf("withdrawal %+v", w)

@@ -23,8 +23,8 @@ var ErrReservationsPending = errors.New("escrowsvc: withdrawal waits for the use
 // (what was credited and neither returned at an earlier withdrawal nor paid
 // to the treasury). It leaves the service now, so it is recorded as ledger
 // escrow refunds, which debit the user's balance and add to the invariant's
-// "escrow refunds" term: Withdrawn (at most what the client received,
-// refund id "escrow:<tx hash>") and Fees (the rest: the escrow's own redeem and
+// "escrow refunds" term: Withdrawn (at most what the client received beyond
+// the withdraw message's own value, refund id "escrow:<tx hash>") and Fees (the rest: the escrow's own redeem and
 // storage fees, paid on chain from the client's money, refund id
 // "escrow-fee:<tx hash>"). Afterwards credited − refunded equals what the
 // treasury received, as it must. When the user's balance cannot cover it
@@ -32,6 +32,7 @@ var ErrReservationsPending = errors.New("escrowsvc: withdrawal waits for the use
 // Shortfall: the operator's loss, kept on the escrow's record.
 type Withdrawal struct {
 	Received  uint64 `json:"received"` // nanoTON the client received
+	Attached  uint64 `json:"attached"` // nanoTON attached to the withdraw message (sent back with the rest)
 	Remaining int64  `json:"remaining"`
 	Withdrawn int64  `json:"withdrawn"`
 	Fees      int64  `json:"fees"`
@@ -53,12 +54,14 @@ redis.call('HSET', KEYS[2], 'close_at', '0')
 return ARGV[2]
 `)
 
-// withdrawn records the client's withdrawal of received nanoTON in tx txHash.
-func (s *Service) withdrawn(ctx context.Context, user, txHash string, received uint64) error {
+// withdrawn records the client's withdrawal in tx txHash: the client received
+// received nanoTON, attached being the withdraw message's own value (which the
+// escrow sends back with the rest and which was never credited).
+func (s *Service) withdrawn(ctx context.Context, user, txHash string, received, attached uint64) error {
 	op := opWithdraw(txHash)
 	raw, err := s.rdb.HGet(ctx, keyOps(user), op).Result()
 	if errors.Is(err, redis.Nil) {
-		raw, err = s.decideWithdrawal(ctx, user, txHash, received)
+		raw, err = s.decideWithdrawal(ctx, user, txHash, received, attached)
 	}
 	if err != nil {
 		return err
@@ -80,12 +83,12 @@ func (s *Service) withdrawn(ctx context.Context, user, txHash string, received u
 	return nil
 }
 
-func (s *Service) decideWithdrawal(ctx context.Context, user, txHash string, received uint64) (string, error) {
+func (s *Service) decideWithdrawal(ctx context.Context, user, txHash string, received, attached uint64) (string, error) {
 	st, err := s.Status(ctx, user)
 	if err != nil {
 		return "", err
 	}
-	w := Withdrawal{Received: received, Remaining: max(0, st.Credited-st.Refunded-int64(st.Redeemed))}
+	w := Withdrawal{Received: received, Attached: attached, Remaining: max(0, st.Credited-st.Refunded-int64(st.Redeemed))}
 	bal, err := s.cfg.Ledger.Balance(ctx, user)
 	if err != nil {
 		return "", err
@@ -94,10 +97,14 @@ func (s *Service) decideWithdrawal(ctx context.Context, user, txHash string, rec
 		return "", fmt.Errorf("%w: user %s has %d available, %d reserved, needs %d", ErrReservationsPending, user, bal.Available, bal.Reserved, w.Remaining)
 	}
 	covered := min(w.Remaining, max(0, bal.Available))
-	w.Withdrawn = min(int64(min(received, uint64(covered))), covered)
+	var back uint64 // what the client got back of the escrow's earlier balance
+	if received > attached {
+		back = received - attached
+	}
+	w.Withdrawn = int64(min(back, uint64(covered)))
 	w.Fees = covered - w.Withdrawn
 	w.Shortfall = w.Remaining - covered
-	if received > uint64(w.Remaining) {
+	if back > uint64(w.Remaining) {
 		s.log.Warn("escrow withdrawal exceeds the ledger's remaining credit (uncredited deposits went back)",
 			"user", user, "tx", txHash, "received", received, "remaining", w.Remaining)
 	}
