@@ -336,64 +336,29 @@ return {'', out}
 
 // Chunk appends a chunk to job id for the holding worker.
 func (s *Store) Chunk(ctx context.Context, worker string, r *wire.Report) error {
-	shard, err := wire.ParseJobID(r.Job)
-	if err != nil {
-		return ErrNotFound
-	}
-	v, err := chunkScript.Run(ctx, s.rdb, []string{jobKey(shard, r.Job), eventsKey(shard, r.Job)},
-		worker, r.Lease, r.Seq, r.Data, r.Tokens).Result()
-	if err != nil {
-		return fmt.Errorf("chunk %s: %w", r.Job, err)
-	}
-	return codeErr(v)
+	rr := *r
+	rr.Kind = wire.ReportChunk
+	return s.ApplyReports(ctx, worker, []*wire.Report{&rr})[0].Err
 }
 
 // Extend moves the lease deadline of a job worker holds.
 func (s *Store) Extend(ctx context.Context, worker, job, lease string) error {
-	shard, err := wire.ParseJobID(job)
-	if err != nil {
-		return ErrNotFound
-	}
-	v, err := extendScript.Run(ctx, s.rdb, []string{jobKey(shard, job), leasesKey(shard)},
-		worker, lease, s.now(), s.cfg.Lease.Milliseconds(), job).Result()
-	if err != nil {
-		return fmt.Errorf("extend %s: %w", job, err)
-	}
-	return codeErr(v)
+	return s.ApplyReports(ctx, worker, []*wire.Report{{Kind: wire.ReportExtend, Job: job, Lease: lease}})[0].Err
 }
 
 // Complete marks the job done with the worker's token counts.
 func (s *Store) Complete(ctx context.Context, worker string, r *wire.Report) error {
-	shard, err := wire.ParseJobID(r.Job)
-	if err != nil {
-		return ErrNotFound
-	}
-	v, err := completeScript.Run(ctx, s.rdb, []string{jobKey(shard, r.Job), eventsKey(shard, r.Job), leasesKey(shard), shardPrefix(shard)},
-		worker, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt, s.cfg.Retention.Milliseconds(), r.Job).Result()
-	if err != nil {
-		return fmt.Errorf("complete %s: %w", r.Job, err)
-	}
-	return codeErr(v)
+	rr := *r
+	rr.Kind = wire.ReportComplete
+	return s.ApplyReports(ctx, worker, []*wire.Report{&rr})[0].Err
 }
 
 // Fail hands a job back: retried with backoff when retryable and attempts
 // remain, dead-lettered when they do not, failed when not retryable. It
 // returns the outcome.
 func (s *Store) Fail(ctx context.Context, worker, job, lease, reason string, retryable bool) (string, error) {
-	shard, err := wire.ParseJobID(job)
-	if err != nil {
-		return "", ErrNotFound
-	}
-	v, err := failScript.Run(ctx, s.rdb, []string{shardPrefix(shard), jobKey(shard, job)},
-		worker, lease, job, reason, b2i(retryable), s.now(), s.cfg.MaxAttempts,
-		s.cfg.Backoff.Milliseconds(), s.cfg.MaxBackoff.Milliseconds(), s.cfg.Retention.Milliseconds()).Result()
-	if err != nil {
-		return "", fmt.Errorf("fail %s: %w", job, err)
-	}
-	if err := codeErr(v); err != nil {
-		return "", err
-	}
-	return str(v.([]any)[1]), nil
+	o := s.ApplyReports(ctx, worker, []*wire.Report{{Kind: wire.ReportFail, Job: job, Lease: lease, Error: reason, Retryable: retryable}})[0]
+	return o.Outcome, o.Err
 }
 
 func b2i(b bool) int {

@@ -269,50 +269,60 @@ func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *Worker
 		return
 	}
 	out := wire.ReportResults{Results: make([]wire.ReportResult, len(batch.Reports))}
+	valid := make([]*wire.Report, 0, len(batch.Reports))
+	at := make([]int, 0, len(batch.Reports))
 	for i := range batch.Reports {
-		out.Results[i] = b.report(r.Context(), wi, &batch.Reports[i])
+		rep := &batch.Reports[i]
+		if res, ok := checkReport(rep); !ok {
+			out.Results[i] = res
+			continue
+		}
+		if rep.Kind == wire.ReportFail {
+			if len(rep.Error) > 512 {
+				rep.Error = rep.Error[:512]
+			}
+			rep.Error = "worker: " + rep.Error
+		}
+		valid = append(valid, rep)
+		at = append(at, i)
+	}
+	for k, o := range b.store.ApplyReports(r.Context(), wi.ID, valid) {
+		out.Results[at[k]] = resultOf(o.Err)
+		switch {
+		case o.Err != nil:
+		case valid[k].Kind == wire.ReportComplete:
+			obs.Jobs.WithLabelValues(obs.OutcomeDone).Inc()
+		case o.Outcome != "":
+			obs.Jobs.WithLabelValues(o.Outcome).Inc() // retry | dead | failed
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 const maxChunkBytes = 64 << 10
 
-func (b *Broker) report(ctx context.Context, wi *WorkerInfo, rep *wire.Report) wire.ReportResult {
+// checkReport validates one report's fields before it reaches Redis.
+func checkReport(rep *wire.Report) (wire.ReportResult, bool) {
 	if _, err := wire.ParseJobID(rep.Job); err != nil {
-		return wire.ReportResult{Code: wire.CodeNotFound, Message: "unknown job"}
+		return wire.ReportResult{Code: wire.CodeNotFound, Message: "unknown job"}, false
 	}
 	if rep.Lease == "" {
-		return wire.ReportResult{Code: wire.CodeBadRequest, Message: "lease is required"}
+		return wire.ReportResult{Code: wire.CodeBadRequest, Message: "lease is required"}, false
 	}
-	var err error
 	switch rep.Kind {
 	case wire.ReportChunk:
 		if len(rep.Data) > maxChunkBytes || rep.Tokens < 0 || rep.Tokens > 4096 {
-			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "chunk data over 64 KiB or bad token count"}
+			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "chunk data over 64 KiB or bad token count"}, false
 		}
-		err = b.store.Chunk(ctx, wi.ID, rep)
-	case wire.ReportExtend:
-		err = b.store.Extend(ctx, wi.ID, rep.Job, rep.Lease)
 	case wire.ReportComplete:
 		if rep.PromptTokens < 0 || rep.CompletionTokens < 0 || len(rep.Receipt) > 64<<10 {
-			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "bad token counts or receipt"}
+			return wire.ReportResult{Code: wire.CodeBadRequest, Message: "bad token counts or receipt"}, false
 		}
-		if err = b.store.Complete(ctx, wi.ID, rep); err == nil {
-			obs.Jobs.WithLabelValues(obs.OutcomeDone).Inc()
-		}
-	case wire.ReportFail:
-		reason := rep.Error
-		if len(reason) > 512 {
-			reason = reason[:512]
-		}
-		var outcome string
-		if outcome, err = b.store.Fail(ctx, wi.ID, rep.Job, rep.Lease, "worker: "+reason, rep.Retryable); err == nil && outcome != "" {
-			obs.Jobs.WithLabelValues(outcome).Inc() // retry | dead | failed
-		}
+	case wire.ReportExtend, wire.ReportFail:
 	default:
-		return wire.ReportResult{Code: wire.CodeBadRequest, Message: fmt.Sprintf("unknown report kind %q", rep.Kind)}
+		return wire.ReportResult{Code: wire.CodeBadRequest, Message: fmt.Sprintf("unknown report kind %q", rep.Kind)}, false
 	}
-	return resultOf(err)
+	return wire.ReportResult{}, true
 }
 
 func resultOf(err error) wire.ReportResult {
@@ -342,10 +352,14 @@ func (b *Broker) handleHeartbeat(w http.ResponseWriter, r *http.Request, wi *Wor
 		return
 	}
 	var resp wire.HeartbeatResponse
+	reps := make([]*wire.Report, 0, len(req.Jobs))
 	for job, lease := range req.Jobs {
-		res := resultOf(b.store.Extend(r.Context(), wi.ID, job, lease))
+		reps = append(reps, &wire.Report{Kind: wire.ReportExtend, Job: job, Lease: lease})
+	}
+	for i, o := range b.store.ApplyReports(r.Context(), wi.ID, reps) {
+		res := resultOf(o.Err)
 		if res.Code == wire.CodeCancelled || res.Code == wire.CodeConflict || res.Code == wire.CodeNotFound {
-			resp.Stop = append(resp.Stop, job)
+			resp.Stop = append(resp.Stop, reps[i].Job)
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)

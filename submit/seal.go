@@ -3,6 +3,8 @@ package submit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +25,10 @@ type verified struct {
 // submitter's own evidence check (a broker substituting keys lands here).
 var ErrNoVerifiedWorker = errors.New("no worker passed attestation checks")
 
-// candidates fetches and verifies up to k workers for model.
+// candidates fetches and verifies up to k workers for model. A candidate's
+// evidence is verified once per quote: a verification is cached by the
+// candidate's exact bytes, so the same worker costs nothing the next time
+// and any change the broker makes is verified afresh.
 func (s *Submitter) candidates(ctx context.Context, model string) ([]verified, error) {
 	k := s.K
 	if k <= 0 {
@@ -36,12 +41,12 @@ func (s *Submitter) candidates(ctx context.Context, model string) ([]verified, e
 	var out []verified
 	var problems []error
 	for _, c := range cands {
-		rep, err := trust.VerifyCandidate(s.Policy, &c)
+		attested, err := s.verifyCached(&c)
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		out = append(out, verified{cand: c, attested: !rep.Insecure})
+		out = append(out, verified{cand: c, attested: attested})
 	}
 	if len(out) == 0 {
 		if len(cands) == 0 {
@@ -84,4 +89,38 @@ func byWorker(ws []verified) map[string]wire.Candidate {
 		m[w.cand.WorkerID] = w.cand
 	}
 	return m
+}
+
+// verifyCached verifies a candidate, remembering successes by a hash of
+// everything the check covers (bounded; cleared when full).
+func (s *Submitter) verifyCached(c *wire.Candidate) (bool, error) {
+	h := sha256.New()
+	for _, b := range [][]byte{[]byte(c.WorkerID), c.Nonce, []byte(c.Evidence.Type), c.Evidence.Quote, c.SigningKey, c.HPKEKey} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	for _, m := range c.Models {
+		h.Write([]byte(m.Name + "\x00" + m.Digest + "\x00"))
+	}
+	var key [32]byte
+	copy(key[:], h.Sum(nil))
+	s.mu.Lock()
+	attested, ok := s.verified[key]
+	s.mu.Unlock()
+	if ok {
+		return attested, nil
+	}
+	rep, err := trust.VerifyCandidate(s.Policy, c)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	if s.verified == nil || len(s.verified) > 4096 {
+		s.verified = map[[32]byte]bool{}
+	}
+	s.verified[key] = !rep.Insecure
+	s.mu.Unlock()
+	return !rep.Insecure, nil
 }

@@ -76,7 +76,9 @@ type Submitter struct {
 	// the reservation covers this coefficient.
 	MaxCoef int
 
-	once sync.Once
+	once     sync.Once
+	mu       sync.Mutex
+	verified map[[32]byte]bool // candidate checks that passed, by content hash
 }
 
 // New returns a Submitter on c.
