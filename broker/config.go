@@ -29,6 +29,7 @@ type Config struct {
 	Policy   attest.Policy
 	Reattest time.Duration // workers attest again this often; default 30m (COCOON_REATTEST)
 	Money    *Money        // billing; nil: jobs are free
+	Escrows  Escrows       // API clients' escrows; nil: off
 	// Payer maps a job's user to the account that pays (an API key's
 	// "key:<id>" to its owner); nil: every user pays for itself.
 	Payer  func(ctx context.Context, user string) (string, error)

@@ -40,6 +40,10 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, *
 	if err != nil {
 		return 0, b.moneyErr("payer", err)
 	}
+	if b.cfg.Escrows != nil && b.cfg.Escrows.Closing(ctx, payer) {
+		return 0, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
+			Message: "your escrow is closing: no new credit until it is withdrawn"}
+	}
 	if m.Trial > 0 {
 		if _, err := m.Ledger.GrantTrial(ctx, payer, m.Trial); err != nil {
 			return 0, b.moneyErr("trial credit", err)

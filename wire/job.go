@@ -149,3 +149,16 @@ type Account struct {
 	Charges []Charge   `json:"charges"`
 	Usage   []UsageRow `json:"usage"`
 }
+
+// EscrowRequest registers a client's escrow (POST /v1/users/{user}/escrow).
+type EscrowRequest struct {
+	Client            string `json:"client"`              // the client's TON address (may withdraw after closing)
+	CloseDelaySeconds int64  `json:"close_delay_seconds"` // time between a close request and withdrawal
+}
+
+// EscrowInfo is where to deposit: the escrow contract's address and the
+// StateInit (BOC) the first deposit must carry to deploy it.
+type EscrowInfo struct {
+	Address   string `json:"address"`
+	StateInit []byte `json:"state_init"`
+}

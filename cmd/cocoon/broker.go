@@ -30,6 +30,13 @@ func runBroker(ctx context.Context, env *config.Env, args []string) error {
 		return &exitError{1, "REDIS_URL: cannot reach Redis: " + err.Error()}
 	}
 	cfg.Redis, cfg.Logger = rdb, newLogger(env)
+	chain, err := tonChain(ctx, env)
+	if err != nil {
+		return err
+	}
+	if cfg.Escrows, err = startEscrows(ctx, env, chain, rdb, cfg.Money, cfg.Logger); err != nil {
+		return err
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
@@ -40,7 +47,7 @@ func runBroker(ctx context.Context, env *config.Env, args []string) error {
 	if cfg.Money != nil {
 		go watchLedger(ctx, cfg.Money.Ledger, cfg.Logger)
 	}
-	if err := startTON(ctx, env, rdb, b, cfg.Money, cfg.Logger); err != nil {
+	if err := startTON(ctx, env, chain, rdb, b, cfg.Money, cfg.Logger); err != nil {
 		return err
 	}
 	return b.Run(ctx)

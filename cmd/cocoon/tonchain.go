@@ -15,24 +15,31 @@ import (
 	"github.com/cocoon-network/cocoon/ton"
 )
 
-// startTON runs the deposit watcher and the worker payer inside the broker
-// process when COCOON_TON_CONFIG_URL names a liteserver config (the global
-// config of mainnet or testnet). Without it the broker bills from Stars
-// and trial credit only.
-func startTON(ctx context.Context, env *config.Env, rdb redis.UniversalClient, b *broker.Broker, m *broker.Money, log *slog.Logger) error {
+// tonChain connects to the liteservers of COCOON_TON_CONFIG_URL (the global
+// config of mainnet or testnet); nil when unset.
+func tonChain(ctx context.Context, env *config.Env) (ton.Chain, error) {
 	cfgURL, ok := env.Lookup("COCOON_TON_CONFIG_URL")
-	if !ok || m == nil {
+	if !ok {
+		return nil, nil
+	}
+	pool := liteclient.NewConnectionPool()
+	if err := pool.AddConnectionsFromConfigUrl(ctx, cfgURL); err != nil {
+		return nil, fmt.Errorf("COCOON_TON_CONFIG_URL: %w", err)
+	}
+	return tonapi.NewAPIClient(pool, tonapi.ProofCheckPolicyFast).WithRetry(), nil
+}
+
+// startTON runs the deposit watcher and the worker payer inside the broker
+// process when a TON chain is configured. Without it the broker bills from
+// Stars and trial credit only.
+func startTON(ctx context.Context, env *config.Env, chain ton.Chain, rdb redis.UniversalClient, b *broker.Broker, m *broker.Money, log *slog.Logger) error {
+	if chain == nil || m == nil {
 		return nil
 	}
 	st, err := ton.SettingsFromEnv(env.Get)
 	if err != nil {
 		return err
 	}
-	pool := liteclient.NewConnectionPool()
-	if err := pool.AddConnectionsFromConfigUrl(ctx, cfgURL); err != nil {
-		return fmt.Errorf("COCOON_TON_CONFIG_URL: %w", err)
-	}
-	chain := tonapi.NewAPIClient(pool, tonapi.ProofCheckPolicyFast).WithRetry()
 	var hot *ton.HotWallet
 	if len(st.WalletSeed) > 0 {
 		if hot, err = ton.NewHotWallet(st.WalletSeed, st.Network); err != nil {
