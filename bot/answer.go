@@ -77,6 +77,8 @@ func (b *Bot) onPrompt(ctx context.Context, in incoming, rs resolved) {
 	}
 	bg := context.WithoutCancel(ctx)
 	s := newStream(b.tg, in.Place, replyTo, b.log)
+	// Private chats stream by drafts where the server allows; groups by edits.
+	s.drafts = in.Private && b.tg.draftsUsable()
 	s.onSent = func(id int) { // a reply to any part of the answer continues this turn
 		if err := b.st.mapMessages(bg, in.Place.Chat, turnID, []int{id}); err != nil {
 			b.log.Warn("map answer message", "chat", in.Place.Chat, "err", err)

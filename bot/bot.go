@@ -69,7 +69,7 @@ func New(cfg Config) (*Bot, error) {
 		return nil, err
 	}
 	b.tele = tb
-	b.tg = &tg{b: tb, token: cfg.Token, log: cfg.Logger,
+	b.tg = &tg{b: tb, token: cfg.Token, log: cfg.Logger, drafts: cfg.Drafts,
 		lim: newLimiter(cfg.ChatInterval, cfg.GroupInterval, cfg.GlobalPerSecond)}
 	return b, nil
 }

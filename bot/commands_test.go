@@ -98,10 +98,12 @@ func TestStaleAndJunkCallbacks(t *testing.T) {
 	h.bot.cacheMu.Lock()
 	h.bot.models = nil
 	h.bot.cacheMu.Unlock()
-	for _, d := range []string{data, "zzz", "m:", "m:" + strings.Repeat("f", 80), "l:xx", "p:nope", ":", "\xff\xfe"} {
+	junk := []string{data, "zzz", "m:", "m:" + strings.Repeat("f", 80), "l:xx", "p:nope", ":", "\xff\xfe",
+		"s:", "s:abc", "s:007", "s:-50", "s:1e3", "s:99999999999999999999"}
+	for _, d := range junk {
 		h.press(alice, kb, d)
 	}
-	h.api.waitFor("8 callback answers", 10*time.Second, func() bool { return len(h.callbackAnswers()) == 8 })
+	h.api.waitFor("an answer to every press", 10*time.Second, func() bool { return len(h.callbackAnswers()) == len(junk) })
 	for _, a := range h.callbackAnswers() {
 		if !strings.Contains(a, "expired") {
 			t.Errorf("callback answered %q", a)

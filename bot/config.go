@@ -74,6 +74,13 @@ type Config struct {
 
 	Webhook Webhook // Listen set: webhook mode instead of long polling
 
+	// Drafts (COCOON_BOT_DRAFTS) is how answers stream in private chats:
+	// DraftsAuto (the default) with sendMessageDraft, switching the process
+	// to edits the first time the Bot API server refuses the method;
+	// DraftsOn the same, falling back for that answer only; DraftsOff edits
+	// everywhere. Groups always stream by edits.
+	Drafts string
+
 	PollTimeout       time.Duration // long-poll timeout; 30s
 	ChatInterval      time.Duration // least time between two sends/edits in one private chat; 1.1s
 	GroupInterval     time.Duration // the same in a group (20 a minute); 3.1s
@@ -195,6 +202,13 @@ func (c *Config) setDefaults() error {
 		if *d == 0 {
 			*d = v
 		}
+	}
+	switch c.Drafts {
+	case "":
+		c.Drafts = DraftsAuto
+	case DraftsAuto, DraftsOn, DraftsOff:
+	default:
+		return fmt.Errorf("bot: Drafts (COCOON_BOT_DRAFTS) %q: want auto, on or off", c.Drafts)
 	}
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL

@@ -80,7 +80,11 @@ func classify(m *tele.Message, me *tele.User) incoming {
 
 	txt := strings.ToValidUTF8(m.Text, "\uFFFD")
 	if strings.HasPrefix(txt, "/") {
-		if sm := cmdRe.FindStringSubmatch(txt); sm != nil {
+		sm := cmdRe.FindStringSubmatch(txt)
+		if sm == nil {
+			sm = commandEntity(m, txt) // "/help!!!": junk glued to a command
+		}
+		if sm != nil {
 			if sm[2] != "" && !strings.EqualFold(sm[2], me.Username) {
 				return in // another bot's command
 			}
@@ -112,6 +116,28 @@ func classify(m *tele.Message, me *tele.User) incoming {
 	}
 	in.Kind, in.Prompt = prompt, p
 	return in
+}
+
+// cmdHeadRe is a whole bot_command entity: "/name" or "/name@bot".
+var cmdHeadRe = regexp.MustCompile(`^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?$`)
+
+// commandEntity reads a command Telegram marked (a bot_command entity at
+// offset 0) when cmdRe does not match because junk follows the name
+// without a space ("/help!!!", "/start,"): the submatches of cmdRe, the
+// rest of the text as the arguments, or nil. Such a text is a command, not
+// a prompt billed to the user.
+func commandEntity(m *tele.Message, txt string) []string {
+	for _, e := range m.Entities {
+		if e.Type != tele.EntityCommand || e.Offset != 0 || e.Length < 2 || e.Length > len(txt) {
+			continue
+		}
+		// The head is ASCII when it is a command at all, so UTF-16 units
+		// and bytes agree; anything else fails the match.
+		if sm := cmdHeadRe.FindStringSubmatch(txt[:e.Length]); sm != nil {
+			return []string{txt, sm[1], sm[2], txt[e.Length:]}
+		}
+	}
+	return nil
 }
 
 // addressed reports whether a group message mentions the bot.

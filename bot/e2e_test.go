@@ -70,6 +70,7 @@ func TestEndToEndHelloThroughThePool(t *testing.T) {
 		Asker:   slowAsker{Asker: SubmitAsker{New: newSubmitter}, perByte: 8 * time.Millisecond},
 		Pool:    BrokerPool(s.URL, teststack.Token, nil),
 		Options: detOpts, MaxTokens: maxTokens, PollTimeout: time.Second,
+		Drafts: DraftsOff, // the edit flow of groups and of servers without drafts; drafts: stream_test.go
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	b, err := New(cfg)
 	if err != nil {

@@ -19,7 +19,9 @@ import (
 // calls, keeps the chats' messages, records every request with its arrival
 // time, validates HTML the way Telegram does (allowed tags, nesting,
 // entities, 4096 visible characters, "message is not modified"), and can
-// answer 429 with retry_after or refuse all HTML on demand.
+// answer 429 with retry_after or refuse all HTML on demand. sendMessageDraft
+// keeps every draft per chat (private chats only); setNoDrafts makes it
+// answer 404 "Not Found" like a server without the method.
 type fakeAPI struct {
 	t     testing.TB
 	srv   *httptest.Server
@@ -40,6 +42,18 @@ type fakeAPI struct {
 	commands   map[string][]tele.Command
 	unknown    []string
 	refunded   map[string]bool // telegram_payment_charge_id refunded
+	drafts     map[int64][]fakeDraft
+	noDrafts   bool // sendMessageDraft answers 404 Not Found
+}
+
+// fakeDraft is one accepted sendMessageDraft.
+type fakeDraft struct {
+	At        time.Time
+	ID        int64
+	Thread    int
+	Text      string
+	ParseMode string
+	Visible   string
 }
 
 // apiCall is one request the fake received.
@@ -83,7 +97,8 @@ func newFakeAPI(t testing.TB) *fakeAPI {
 	f := &fakeAPI{t: t, token: fakeToken, arrived: make(chan struct{}),
 		me:        tele.User{ID: 777, IsBot: true, FirstName: "Cocoon", Username: "cocoon_test_bot"},
 		chatTypes: map[int64]string{}, nextMsg: map[int64]int{}, msgs: map[int64][]*fakeMsg{},
-		status: map[[2]int64]string{}, commands: map[string][]tele.Command{}, nextUpdate: 1, refunded: map[string]bool{}}
+		status: map[[2]int64]string{}, commands: map[string][]tele.Command{}, nextUpdate: 1, refunded: map[string]bool{},
+		drafts: map[int64][]fakeDraft{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -93,9 +108,24 @@ func newFakeAPI(t testing.TB) *fakeAPI {
 // a text Telegram would call too long, or called an unknown method.
 func (f *fakeAPI) checkClean() {
 	f.t.Helper()
+	lastDraft := map[[2]int64]string{} // chat, draft_id -> text
 	for _, c := range f.log() {
 		if strings.Contains(c.Error, "not modified") || strings.Contains(c.Error, "too long") || strings.Contains(c.Error, "text is empty") {
 			f.t.Errorf("%s refused: %s", c.Method, c.Error)
+		}
+		if c.Method != "sendMessageDraft" {
+			continue
+		}
+		if c.Code != 200 && c.Code != 429 && c.Error != "Not Found" {
+			f.t.Errorf("sendMessageDraft refused: %s", c.Error)
+		}
+		if c.Code == 200 {
+			k := [2]int64{num(c.Params, "chat_id"), num(c.Params, "draft_id")}
+			t := str(c.Params, "parse_mode") + "|" + str(c.Params, "text")
+			if prev, ok := lastDraft[k]; ok && prev == t {
+				f.t.Errorf("chat %d: an unchanged draft was sent again", k[0])
+			}
+			lastDraft[k] = t
 		}
 	}
 	f.mu.Lock()
@@ -235,6 +265,8 @@ func (f *fakeAPI) dispatch(method string, p map[string]any) (int, any) {
 		return f.sendMessage(p)
 	case "editMessageText":
 		return f.editMessageText(p)
+	case "sendMessageDraft":
+		return f.sendMessageDraft(p)
 	case "sendPhoto":
 		return f.sendPhoto(p)
 	case "sendInvoice":
@@ -358,6 +390,42 @@ func (f *fakeAPI) sendInvoice(p map[string]any) (int, any) {
 	delete(out, "text")
 	out["invoice"] = map[string]any{"title": title, "description": desc, "currency": "XTR", "total_amount": prices[0].Amount, "start_parameter": ""}
 	return ok(out)
+}
+
+// sendMessageDraft takes a draft in a private chat: a non-zero draft_id and
+// a text Telegram would accept; with noDrafts it is an unknown method.
+func (f *fakeAPI) sendMessageDraft(p map[string]any) (int, any) {
+	if f.noDrafts {
+		return apiErr(404, "Not Found")
+	}
+	chat := num(p, "chat_id")
+	if f.chatType(chat) != "private" {
+		return apiErr(400, "Bad Request: TEXTDRAFT_PEER_INVALID")
+	}
+	if num(p, "draft_id") == 0 {
+		return apiErr(400, "Bad Request: DRAFT_ID_INVALID")
+	}
+	visible, code, resp := f.check(p)
+	if code != 0 {
+		return code, resp
+	}
+	f.drafts[chat] = append(f.drafts[chat], fakeDraft{At: time.Now(), ID: num(p, "draft_id"),
+		Thread: int(num(p, "message_thread_id")), Text: str(p, "text"), ParseMode: str(p, "parse_mode"), Visible: visible})
+	return ok(true)
+}
+
+// setNoDrafts makes sendMessageDraft answer 404 "Not Found".
+func (f *fakeAPI) setNoDrafts(v bool) {
+	f.mu.Lock()
+	f.noDrafts = v
+	f.mu.Unlock()
+}
+
+// draftsIn returns the drafts accepted in chat, in order.
+func (f *fakeAPI) draftsIn(chat int64) []fakeDraft {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeDraft(nil), f.drafts[chat]...)
 }
 
 func (f *fakeAPI) editMessageText(p map[string]any) (int, any) {

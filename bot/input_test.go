@@ -203,7 +203,7 @@ func TestStopCancelsTheRunningJob(t *testing.T) {
 		return script{Chunks: words(200, "s"), Every: 50 * time.Millisecond}
 	}
 	h.api.say(alice.ID, alice, "long")
-	h.api.waitFor("the answer to start", 10*time.Second, func() bool { return len(h.api.botMessages(alice.ID)) > 0 })
+	h.api.waitFor("the answer to start", 10*time.Second, func() bool { return len(h.api.draftsIn(alice.ID)) > 0 })
 	h.api.say(alice.ID, alice, "another")
 	h.api.waitText(alice.ID, "still answering", 10*time.Second)
 	h.api.say(alice.ID, alice, "/stop")
@@ -229,8 +229,9 @@ func TestQueuePositionShownWhileWaiting(t *testing.T) {
 	h.api.say(alice.ID, alice, "q")
 	ms := h.api.waitFinal(alice.ID, 15*time.Second)
 	m := ms[0]
-	if m.History[0] != "You are 3rd in line…" || body(m.Visible) != "finally" {
-		t.Errorf("versions: %q", m.History)
+	// A private chat: the position shows in the draft, the answer in the message.
+	if ds := h.api.draftsIn(alice.ID); len(ds) == 0 || ds[0].Visible != "You are 3rd in line…" || body(m.Visible) != "finally" {
+		t.Errorf("drafts %+v, message %q", ds, m.Visible)
 	}
 	if n := len(h.api.callsTo("sendChatAction", alice.ID)); n < 1 {
 		t.Errorf("no typing action while queued")

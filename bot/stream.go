@@ -26,6 +26,11 @@ const footerRoom = 300
 // the newest text, so edits never pile up and a flood wait loses nothing.
 // Text beyond one message continues in further messages. finish sets the
 // footer; run returns once the chat shows the final state.
+//
+// With drafts (private chats), the part still growing is shown with
+// sendMessageDraft instead, through the same limiter and never unchanged;
+// parts before it, and every part once the answer is final, are sent as
+// messages. A server that refuses drafts turns the stream back to edits.
 type stream struct {
 	tg      *tg
 	p       place
@@ -42,6 +47,13 @@ type stream struct {
 	wake   chan struct{}
 	first  chan struct{} // closed when the first text arrives
 	shown  []shownMsg
+
+	// Drafts: touched by run only.
+	drafts     bool  // stream the growing part as a draft until final
+	draftIdx   int   // the part the current draft shows; -1: none yet
+	draftID    int64 // its draft_id
+	draftTxt   text  // what the current draft shows
+	draftPlain bool  // Telegram refused a draft's HTML: keep drafts plain
 }
 
 type shownMsg struct {
@@ -51,7 +63,7 @@ type shownMsg struct {
 }
 
 func newStream(t *tg, p place, replyTo int, log *slog.Logger) *stream {
-	return &stream{tg: t, p: p, replyTo: replyTo, log: log, wake: make(chan struct{}, 1), first: make(chan struct{})}
+	return &stream{tg: t, p: p, replyTo: replyTo, log: log, wake: make(chan struct{}, 1), first: make(chan struct{}), draftIdx: -1}
 }
 
 func (s *stream) poke() {
@@ -195,7 +207,18 @@ func (s *stream) run(ctx context.Context) {
 	failures := 0
 	for {
 		want, final := s.want()
-		i := s.next(want)
+		msgs := want
+		drafting := s.drafting(final, len(want))
+		if drafting {
+			msgs = want[:len(want)-1] // the last part goes to the draft
+		}
+		i := s.next(msgs)
+		if i < 0 && drafting && s.draftDue(want) {
+			if !s.sendDraft(ctx, len(want)-1, &failures) {
+				return
+			}
+			continue
+		}
 		if i < 0 {
 			for len(s.shown) > len(want) { // the answer got fewer parts: rare
 				last := s.shown[len(s.shown)-1]
@@ -281,6 +304,83 @@ func (s *stream) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// drafting reports whether the last of n parts should be a draft now.
+func (s *stream) drafting(final bool, n int) bool {
+	if !s.drafts || final || n == 0 || len(s.shown) >= n {
+		return false
+	}
+	if s.tg.drafts == DraftsAuto && s.tg.draftsOff.Load() {
+		s.drafts = false // another answer found the server refuses drafts
+		return false
+	}
+	return true
+}
+
+// draftView is how a draft is sent given what Telegram accepted so far.
+func (s *stream) draftView(t text) text {
+	if s.draftPlain {
+		return plainText(t.Plain)
+	}
+	return t
+}
+
+// draftDue reports whether the draft differs from the last part of want.
+func (s *stream) draftDue(want []text) bool {
+	idx := len(want) - 1
+	return idx != s.draftIdx || s.draftView(want[idx]) != s.draftTxt
+}
+
+// sendDraft shows part idx (the last) as a draft, with the newest text once
+// the limiter grants the slot. It returns false when run should end.
+func (s *stream) sendDraft(ctx context.Context, idx int, failures *int) bool {
+	if idx != s.draftIdx { // a new part: a new draft
+		s.draftIdx, s.draftID, s.draftTxt = idx, s.tg.newDraftID(), text{}
+	}
+	var got text
+	get := func() (text, bool) {
+		w, final := s.want()
+		if final || len(w)-1 != idx {
+			return text{}, false // the next round sends what is due now
+		}
+		v := s.draftView(w[idx])
+		if v == s.draftTxt {
+			return text{}, false
+		}
+		got = v
+		return v, true
+	}
+	res, err := s.tg.draft(ctx, s.p, s.draftID, get)
+	switch {
+	case err == nil:
+		*failures = 0
+		s.draftTxt = got
+		if res.Plain {
+			s.draftPlain, s.draftTxt = true, plainText(got.Plain)
+		}
+	case errors.Is(err, errUnchanged):
+	case ctx.Err() != nil:
+		return false
+	case errors.Is(err, errDraftsUnsupported):
+		s.drafts = false
+		if s.tg.drafts == DraftsAuto {
+			if !s.tg.draftsOff.Swap(true) {
+				s.log.Warn("the Bot API server refuses sendMessageDraft; answers stream by edits from now on", "err", err.Error())
+			}
+		} else {
+			s.log.Warn("the Bot API server refused sendMessageDraft; this answer streams by edits", "chat", s.p.Chat, "err", err.Error())
+		}
+	default:
+		if _, flood := floodWait(err); flood {
+			s.log.Debug("flood wait", "chat", s.p.Chat, "err", s.tg.redact(err))
+			return true // the limiter holds the chat; the next try sends the newest text
+		}
+		// Whatever went wrong, edits still work: this answer uses them.
+		s.log.Warn("telegram refused a draft; this answer streams by edits", "chat", s.p.Chat, "err", s.tg.redact(err))
+		s.drafts = false
+	}
+	return true
 }
 
 // truncate16 cuts s to at most n UTF-16 units.

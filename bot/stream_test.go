@@ -20,8 +20,12 @@ func words(n int, tag string) []string {
 	return out
 }
 
+// editsOnly streams by edits in private chats too (the flow of groups and
+// of Bot API servers without sendMessageDraft).
+func editsOnly(c *Config) { c.Drafts = DraftsOff }
+
 func TestStreamEditsGrowAndEndWithFooter(t *testing.T) {
-	h := newHarness(t, realLimits)
+	h := newHarness(t, func(c *Config) { realLimits(c); editsOnly(c) })
 	chunks := words(24, "w")
 	chunks[5] = "**bold** "
 	chunks[9] = "`x<y` "
@@ -67,15 +71,15 @@ func TestStreamEditsGrowAndEndWithFooter(t *testing.T) {
 	}
 }
 
-// checkLimits asserts, from the request log, at most one send or edit per
-// chat per perChat and at most global in any one-second window.
+// checkLimits asserts, from the request log, at most one send, edit or
+// draft per chat per perChat and at most global in any one-second window.
 func checkLimits(t *testing.T, log []apiCall, perChat time.Duration, global int) {
 	t.Helper()
 	var times []time.Time
 	last := map[int64]time.Time{}
 	bad := 0
 	for _, c := range log {
-		if c.Method != "sendMessage" && c.Method != "editMessageText" {
+		if c.Method != "sendMessage" && c.Method != "editMessageText" && c.Method != "sendMessageDraft" {
 			continue
 		}
 		times = append(times, c.At)
@@ -130,7 +134,7 @@ func TestHundredChatsStayInsideFloodLimits(t *testing.T) {
 }
 
 func TestFloodErrorLosesNoTextAndNoBurst(t *testing.T) {
-	h := newHarness(t, realLimits)
+	h := newHarness(t, func(c *Config) { realLimits(c); editsOnly(c) })
 	h.asker.answer = func(*submit.Request) script {
 		return script{Chunks: words(40, "f"), Every: 100 * time.Millisecond}
 	}

@@ -3,10 +3,13 @@ package bot
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoon-network/cocoon/internal/obs"
@@ -21,6 +24,10 @@ type tg struct {
 	lim   *limiter
 	token string
 	log   *slog.Logger
+
+	drafts    string      // DraftsAuto, DraftsOn or DraftsOff
+	draftsOff atomic.Bool // the server refused sendMessageDraft (auto): edits from now on
+	draftSeq  atomic.Int64
 }
 
 // place is where a message goes: a chat, maybe a forum topic.
@@ -266,4 +273,98 @@ func nonEmpty(s string) string {
 		return "…"
 	}
 	return s
+}
+
+// Drafts modes (Config.Drafts, COCOON_BOT_DRAFTS).
+const (
+	DraftsAuto = "auto" // stream private answers as drafts; the first refusal switches the process to edits
+	DraftsOn   = "on"   // the same, but a refusal falls back for that answer only
+	DraftsOff  = "off"  // edit-based streaming everywhere
+)
+
+// errDraftsUnsupported wraps a Bot API server's refusal of sendMessageDraft
+// (an older server, or a bot the method is not open to).
+var errDraftsUnsupported = errors.New("sendMessageDraft not supported")
+
+// isDraftUnsupported reports a refusal that means the server or the bot
+// cannot take drafts at all: 404, "method not found", "not supported", or
+// a Bad Request about the draft itself.
+func isDraftUnsupported(err error) bool {
+	return errors.Is(err, tele.ErrNotFound) || errHas(err, "(404)") || errHas(err, "method not found") ||
+		errHas(err, "unknown method") || errHas(err, "not supported") || errHas(err, "not implemented") ||
+		errHas(err, "unexpected answer") || (errHas(err, "bad request") && errHas(err, "draft"))
+}
+
+// draftsUsable reports whether a new answer in a private chat should try
+// drafts.
+func (t *tg) draftsUsable() bool { return t.drafts != DraftsOff && !t.draftsOff.Load() }
+
+// newDraftID is a fresh non-zero draft_id (one per message being drafted).
+func (t *tg) newDraftID() int64 { return t.draftSeq.Add(1)%(1<<31-1) + 1 }
+
+// draft shows the text get returns (read after the limiter granted the
+// slot) as draft id in a private chat, through the same limiter as sends
+// and edits, falling back to plain text if Telegram refuses the HTML. A
+// flood error is returned after blocking the chat; a refusal of the method
+// comes back wrapping errDraftsUnsupported.
+func (t *tg) draft(ctx context.Context, p place, id int64, get func() (text, bool)) (sent, error) {
+	if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+		return sent{}, err
+	}
+	txt, ok := get()
+	if !ok {
+		return sent{}, errUnchanged
+	}
+	params := map[string]any{"chat_id": p.Chat, "draft_id": id}
+	if p.Thread != 0 {
+		params["message_thread_id"] = p.Thread
+	}
+	if txt.HTML != "" {
+		params["text"], params["parse_mode"] = txt.HTML, tele.ModeHTML
+		err := t.rawOK("sendMessageDraft", params)
+		if err == nil {
+			return sent{}, nil
+		}
+		if !isParseError(err) {
+			return sent{}, t.draftErr(p, err)
+		}
+		t.log.Debug("telegram refused the markup of a draft; sending plain text", "chat", p.Chat, "err", t.redact(err))
+		if err := t.lim.wait(ctx, p.Chat, p.Group); err != nil {
+			return sent{}, err
+		}
+		delete(params, "parse_mode")
+	}
+	params["text"] = nonEmpty(txt.Plain)
+	if err := t.rawOK("sendMessageDraft", params); err != nil {
+		return sent{}, t.draftErr(p, err)
+	}
+	return sent{Plain: txt.HTML != ""}, nil
+}
+
+// rawOK calls method and insists on {"ok":true}: telebot takes an answer
+// that is not JSON (a proxy's HTML 404 page) for success.
+func (t *tg) rawOK(method string, params map[string]any) error {
+	data, err := t.b.Raw(method, params)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		OK bool `json:"ok"`
+	}
+	if json.Unmarshal(data, &r) != nil || !r.OK {
+		return errors.New("telegram: unexpected answer to " + method)
+	}
+	return nil
+}
+
+// draftErr classifies a draft's error: a flood blocks the chat, a refusal
+// of the method wraps errDraftsUnsupported.
+func (t *tg) draftErr(p place, err error) error {
+	if _, ok := floodWait(err); ok {
+		return t.flood(p, err)
+	}
+	if isDraftUnsupported(err) {
+		return fmt.Errorf("%w: %s", errDraftsUnsupported, t.redact(err))
+	}
+	return err
 }
