@@ -110,6 +110,7 @@ func newBot(env *config.Env, o botOverrides, log *slog.Logger) (*bot.Bot, func()
 		Options:        botOptions(env),
 		HistoryKey:     historyKey(env, o.HistoryKeyFile),
 		StarsNanoTON:   starsNanoTON(env),
+		Drafts:         env.String("COCOON_BOT_DRAFTS", "auto"),
 		Prices:         botPrices(env),
 		TON:            botTON(env),
 		Webhook: bot.Webhook{

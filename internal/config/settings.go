@@ -172,6 +172,8 @@ var registry = []Setting{
 		Meaning: "webhook mode: the public https:// URL Telegram posts to"},
 	{Name: "COCOON_BOT_WEBHOOK_SECRET", Kind: KindString, Secret: true, UsedBy: []string{"bot", "up"},
 		Meaning: "webhook mode: secret token Telegram sends (>= 16 characters)"},
+	{Name: "COCOON_BOT_DRAFTS", Kind: KindEnum, Default: "auto", Values: []string{"auto", "on", "off"}, UsedBy: []string{"bot", "up"},
+		Meaning: "streaming in private chats: sendMessageDraft (auto: edits from the first refusal on; on: fall back per answer; off: edits)"},
 	{Name: "COCOON_BOT_HISTORY_KEY", Kind: KindString, Secret: true, UsedBy: []string{"bot", "up"}, Required: []string{"bot"},
 		Meaning: "64 hex digits (32 bytes) sealing stored prompts, answers, system prompts and receipts in Redis (up keeps one in .cocoon/bot-history.key); never logged"},
 	{Name: "COCOON_STARS_NANOTON", Kind: KindInt, Default: "10000000", Min: 1, Max: 10_000_000_000_000, UsedBy: []string{"bot", "up"},
