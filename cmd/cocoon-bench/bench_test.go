@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cocoon-network/cocoon/broker/client"
+	"github.com/cocoon-network/cocoon/internal/testenv"
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// Micro benchmarks of the pieces the end-to-end figures are made of, on a
+// real redis-server (no AOF, so they show the code, not the disk):
+//
+//	go test -run '^$' -bench . -benchtime 3s ./cmd/cocoon-bench/
+//
+// BenchmarkStore* call the job store directly (one Lua script per call);
+// BenchmarkHTTP* go through the broker's HTTP APIs as the bench does.
+
+func benchEnv(b *testing.B) (*bench, *runningBroker) {
+	b.Helper()
+	r := testenv.StartRedis(b, testenv.RedisOptions{})
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, PoolSize: 256})
+	b.Cleanup(func() { rdb.Close() })
+	be := &bench{cfg: defaultConfig(), rdb: rdb, addr: r.Addr}
+	br, err := be.startBroker(context.Background(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(br.stop)
+	return be, br
+}
+
+// BenchmarkStoreSubmit: the submit script alone, from parallel callers.
+func BenchmarkStoreSubmit(b *testing.B) {
+	_, br := benchEnv(b)
+	st := br.Store()
+	ctx := context.Background()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		user := fmt.Sprintf("u%d", n.Add(1))
+		for pb.Next() {
+			if _, err := st.Submit(ctx, submitReq(user, time.Now())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkStoreLeaseComplete: lease batches of 10 and complete each job
+// with its own script call, as the broker's report handler does.
+func BenchmarkStoreLeaseComplete(b *testing.B) {
+	_, br := benchEnv(b)
+	st := br.Store()
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		if _, err := st.Submit(ctx, submitReq(fmt.Sprintf("u%d", i%32), time.Now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	done := 0
+	for done < b.N {
+		jobs, err := st.Lease(ctx, noopModel, "w1", 10)
+		if err != nil || len(jobs) == 0 {
+			b.Fatalf("lease: %d jobs, %v", len(jobs), err)
+		}
+		for _, j := range jobs {
+			if err := st.Complete(ctx, "w1", &wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		done += len(jobs)
+	}
+}
+
+// BenchmarkHTTPSubmit: POST /v1/jobs through broker/client, in parallel.
+func BenchmarkHTTPSubmit(b *testing.B) {
+	be, br := benchEnv(b)
+	ctx := context.Background()
+	p, err := be.startPool(ctx, br.URL, 1, nil, nil) // a worker, so submits are accepted
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.stop() // registered but not leasing: the queue only grows
+	c := client.New(br.URL, token, client.WithHTTPClient(httpClient(64)))
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		user := fmt.Sprintf("u%d", n.Add(1))
+		for pb.Next() {
+			if _, err := c.Submit(ctx, submitReq(user, time.Now())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkHTTPLeaseReport: one no-op worker leasing 10 at a time and
+// reporting completions in one batch, on a queue filled beforehand.
+func BenchmarkHTTPLeaseReport(b *testing.B) {
+	_, br := benchEnv(b)
+	ctx := context.Background()
+	st := br.Store()
+	id, err := newIdentity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &workerAPI{base: br.URL, hc: httpClient(4)}
+	if a.token, err = join(ctx, a, id, "w", []string{noopModel}, 10); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := st.Submit(ctx, submitReq(fmt.Sprintf("u%d", i%32), time.Now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		var lr wire.LeaseResponse
+		if err := a.call(ctx, "/v1/worker/lease", wire.LeaseRequest{Max: 10, WaitMs: 1000}, &lr); err != nil || len(lr.Jobs) == 0 {
+			b.Fatalf("lease: %d jobs, %v", len(lr.Jobs), err)
+		}
+		batch := wire.ReportBatch{}
+		for _, j := range lr.Jobs {
+			batch.Reports = append(batch.Reports, wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease})
+		}
+		var out wire.ReportResults
+		if err := a.call(ctx, "/v1/worker/report", batch, &out); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range out.Results {
+			if r.Code != "" {
+				b.Fatalf("report: %+v", r)
+			}
+		}
+		done += len(lr.Jobs)
+	}
+}
