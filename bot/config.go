@@ -137,6 +137,8 @@ type Accounts interface {
 	Balance(ctx context.Context, user string) (*wire.Balance, error)
 	Account(ctx context.Context, user string) (*wire.Account, error)
 	Credit(ctx context.Context, user string, req wire.CreditRequest) (*wire.CreditResponse, error)
+	// Refund debits a refunded payment (idempotent by OpID).
+	Refund(ctx context.Context, user string, req wire.CreditRequest) (*wire.CreditResponse, error)
 	// Cost waits up to wait for a finished job's charge (nil: none).
 	Cost(ctx context.Context, id string, wait time.Duration) *int64
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -220,24 +221,37 @@ func TestEndToEndMoneyThroughTheBroker(t *testing.T) {
 	}
 	assertNowhere(t, dumpRedis(t, rdb), marker, texts[0])
 
-	// An admin refunds the payment through Telegram; the reply says the
-	// ledger was not debited.
+	// An admin refunds the payment through Telegram: alice spent part of
+	// the credit, so the ledger refuses the debit and Telegram is not asked.
 	api.say(admin, user{ID: admin, Lang: "en"}, "/refund 1001 "+charge)
-	rf := api.waitText(admin, "Refunded payment", 10*time.Second).Visible
-	if !strings.Contains(rf, "100 ⭐ = 1 TON to tg:1001") || !strings.Contains(rf, "NOT debited") {
+	rf := api.waitText(admin, "Refund not done", 10*time.Second).Visible
+	if !strings.Contains(rf, "no longer covers") {
+		t.Errorf("refund of a spent credit: %q", rf)
+	}
+	if calls := api.callsTo("refundStarPayment", 0); len(calls) != 0 {
+		t.Errorf("refundStarPayment called for a spent credit: %+v", calls)
+	}
+	// bob pays 100 Stars and is refunded in full: debited once, refunded once.
+	const bobCharge = "stxE2E-charge-bob"
+	api.paid(bob, "topup:"+strconv.FormatInt(bob.ID, 10)+":100", 100, bobCharge)
+	api.waitText(bob.ID, "received", 10*time.Second)
+	api.say(admin, user{ID: admin, Lang: "en"}, "/refund "+strconv.FormatInt(bob.ID, 10)+" "+bobCharge)
+	rf = api.waitText(admin, "Refunded payment", 10*time.Second).Visible
+	if !strings.Contains(rf, "ledger was debited") {
 		t.Errorf("refund reply: %q", rf)
 	}
 	calls := api.callsTo("refundStarPayment", 0)
-	if len(calls) != 1 || num(calls[0].Params, "user_id") != alice.ID || str(calls[0].Params, "telegram_payment_charge_id") != charge {
+	if len(calls) != 1 || num(calls[0].Params, "user_id") != bob.ID || str(calls[0].Params, "telegram_payment_charge_id") != bobCharge {
 		t.Errorf("refundStarPayment calls: %+v", calls)
 	}
-	api.say(admin, user{ID: admin, Lang: "en"}, "/refund 1001 "+charge)
-	api.waitText(admin, "CHARGE_ALREADY_REFUNDED", 10*time.Second)
+	if b, err := s.Client.Balance(ctx, "tg:"+strconv.FormatInt(bob.ID, 10)); err != nil || b.Available != 0 {
+		t.Errorf("bob after refund: %+v %v", b, err)
+	}
 	api.say(bob.ID, bob, "/refund 1001 "+charge)
 	api.waitText(bob.ID, "Unknown command", 10*time.Second)
 
 	rep, err := s.Ledger.Check(ctx)
-	if err != nil || !rep.OK() || rep.DepositsStars != 100*DefaultStarsNanoTON {
+	if err != nil || !rep.OK() || rep.DepositsStars != 200*DefaultStarsNanoTON || rep.StarsRefunds != 100*DefaultStarsNanoTON {
 		t.Errorf("ledger check: %v\n%s", err, rep)
 	}
 }

@@ -68,6 +68,20 @@ func (a *fakeAccounts) Credit(_ context.Context, user string, req wire.CreditReq
 	return &wire.CreditResponse{Balance: a.balance[user]}, nil
 }
 
+func (a *fakeAccounts) Refund(_ context.Context, user string, req wire.CreditRequest) (*wire.CreditResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.ops[req.OpID]; ok {
+		return &wire.CreditResponse{Balance: a.balance[user], Duplicate: true}, nil
+	}
+	if a.balance[user] < req.Amount {
+		return nil, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired, Message: "spent"}
+	}
+	a.ops[req.OpID] = -req.Amount
+	a.balance[user] -= req.Amount
+	return &wire.CreditResponse{Balance: a.balance[user]}, nil
+}
+
 func (a *fakeAccounts) Cost(context.Context, string, time.Duration) *int64 {
 	c := int64(1234)
 	return &c

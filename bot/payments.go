@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -210,9 +211,10 @@ func (b *Bot) onPayment(ctx context.Context, m *tele.Message, redelivered bool) 
 	}
 }
 
-// cmdRefund is the admin's /refund USER_ID CHARGE_ID: refundStarPayment,
-// recorded. The ledger is not debited (it has no call for that yet): the
-// reply says what the payment credited so an operator can settle it.
+// cmdRefund is the admin's /refund USER_ID CHARGE_ID: the ledger is debited
+// what the payment credited (once, op "refund:<charge>"; refused when the
+// credit was spent), then refundStarPayment is called; if Telegram refuses,
+// the debit is undone with a credit of the same amount.
 func (b *Bot) cmdRefund(ctx context.Context, in incoming, lang string) {
 	f := strings.Fields(in.Args)
 	if len(f) != 2 {
@@ -225,15 +227,28 @@ func (b *Bot) cmdRefund(ctx context.Context, in incoming, lang string) {
 		return
 	}
 	charge := f[1]
-	err = b.tg.call(ctx, place{}, "refundStarPayment", map[string]any{"user_id": user, "telegram_payment_charge_id": charge})
-	if err != nil {
-		b.log.Warn("refundStarPayment", "admin", in.User, "user", user, "charge", charge, "err", b.tg.redact(err))
-		b.say(ctx, in, T(lang, "refund_failed", b.tg.redact(err)))
-		return
-	}
 	paid, found, perr := b.st.paidCredit(ctx, charge)
 	if perr != nil {
 		b.log.Warn("read a paid Stars credit", "charge", charge, "err", perr)
+	}
+	owner := fmt.Sprintf("tg:%d", user)
+	if found && b.cfg.Accounts != nil {
+		if _, err := b.cfg.Accounts.Refund(ctx, owner, wire.CreditRequest{Source: "stars", OpID: "refund:" + charge, Amount: paid.Amount}); err != nil {
+			b.log.Warn("debit a Stars refund", "admin", in.User, "user", user, "charge", charge, "err", err)
+			b.say(ctx, in, T(lang, "refund_failed", err.Error()))
+			return
+		}
+	}
+	err = b.tg.call(ctx, place{}, "refundStarPayment", map[string]any{"user_id": user, "telegram_payment_charge_id": charge})
+	if err != nil {
+		b.log.Warn("refundStarPayment", "admin", in.User, "user", user, "charge", charge, "err", b.tg.redact(err))
+		if found && b.cfg.Accounts != nil {
+			if _, cerr := b.cfg.Accounts.Credit(ctx, owner, wire.CreditRequest{Source: "stars", OpID: "refund-undo:" + charge, Amount: paid.Amount}); cerr != nil {
+				b.log.Error("undo a Stars refund debit", "charge", charge, "err", cerr)
+			}
+		}
+		b.say(ctx, in, T(lang, "refund_failed", b.tg.redact(err)))
+		return
 	}
 	if err := b.st.recordRefund(ctx, charge, starsRefund{User: user, Admin: in.User, AtMs: time.Now().UnixMilli()}); err != nil {
 		b.log.Error("record a Stars refund", "charge", charge, "err", err)

@@ -30,6 +30,7 @@ func (b *Broker) clientRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/users/{user}/balance", b.serviceAuth(b.handleBalance))
 	mux.HandleFunc("GET /v1/users/{user}/account", b.serviceAuth(b.handleAccount))
 	mux.HandleFunc("POST /v1/users/{user}/credits", b.serviceAuth(b.handleCredit))
+	mux.HandleFunc("POST /v1/users/{user}/refunds", b.serviceAuth(b.handleRefund))
 	mux.HandleFunc("POST /v1/users/{user}/escrow", b.serviceAuth(b.handleEscrow))
 }
 

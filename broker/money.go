@@ -194,3 +194,43 @@ func (b *Broker) handleAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// handleRefund debits a refunded payment (POST /v1/users/{user}/refunds):
+// Stars payments refunded with refundStarPayment. Idempotent by OpID; it
+// refuses more than the user's balance (the credit was spent) or than its
+// Stars deposits.
+func (b *Broker) handleRefund(w http.ResponseWriter, r *http.Request) {
+	if b.cfg.Money == nil {
+		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "billing is off on this broker"})
+		return
+	}
+	user := r.PathValue("user")
+	var req wire.CreditRequest
+	if !decodeBody(w, r, 4<<10, &req) {
+		return
+	}
+	if !userRe.MatchString(user) {
+		badRequest(w, "user", "want a user id like tg:42")
+		return
+	}
+	if req.Source != string(ledger.SourceStars) {
+		badRequest(w, "source", "only stars payments are refunded here")
+		return
+	}
+	rc, err := b.cfg.Money.Ledger.StarsRefund(r.Context(), user, req.OpID, req.Amount)
+	var ie *ledger.InsufficientBalanceError
+	switch {
+	case errors.As(err, &ie):
+		writeErr(w, http.StatusPaymentRequired, &wire.Error{Code: wire.CodeInsufficient,
+			Message: fmt.Sprintf("the user's balance %s TON no longer covers the refund of %s TON", ledger.FormatTON(ie.Balance), ledger.FormatTON(req.Amount))})
+	case errors.Is(err, ledger.ErrInvalidAmount), errors.Is(err, ledger.ErrInvalidID):
+		badRequest(w, "", "%v", err)
+	case errors.Is(err, ledger.ErrConflict):
+		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict, Field: "op_id", Message: err.Error()})
+	case err != nil:
+		b.internal(w, "refund", err)
+	default:
+		b.log.Info("refund debited", "user", user, "source", req.Source, "amount", req.Amount, "duplicate", rc.Duplicate)
+		writeJSON(w, http.StatusOK, wire.CreditResponse{Balance: rc.Balance, Duplicate: rc.Duplicate})
+	}
+}

@@ -35,6 +35,7 @@ type Report struct {
 	DepositsTrial  int64
 	Payouts        int64 // confirmed worker payouts
 	EscrowRefunds  int64
+	StarsRefunds   int64 // Stars payments refunded to users
 
 	Users   int
 	Workers int
@@ -51,7 +52,7 @@ func (r Report) Held() int64 {
 
 // Funded is the right side: deposits minus payouts minus escrow refunds.
 func (r Report) Funded() int64 {
-	return r.DepositsTON + r.DepositsStars + r.DepositsEscrow + r.DepositsTrial - r.Payouts - r.EscrowRefunds
+	return r.DepositsTON + r.DepositsStars + r.DepositsEscrow + r.DepositsTrial - r.Payouts - r.EscrowRefunds - r.StarsRefunds
 }
 
 // Difference is Held − Funded: positive means money was invented, negative lost.
@@ -84,6 +85,7 @@ func (r Report) String() string {
 	line("deposits trial", r.DepositsTrial)
 	line("- payouts", r.Payouts)
 	line("- escrow refunds", r.EscrowRefunds)
+	line("- stars refunds", r.StarsRefunds)
 	line("= funded", r.Funded())
 	line("difference (held - funded)", r.Difference())
 	for _, p := range r.Problems {
@@ -190,7 +192,7 @@ func (l *Ledger) Check(ctx context.Context) (Report, error) {
 		byWorker[workers[i]] = &wsnaps[i]
 	}
 
-	var bal, res, transit, earn, flight, rev, ton, stars, escrow, trial, paid, refunds sum
+	var bal, res, transit, earn, flight, rev, ton, stars, escrow, trial, paid, refunds, srefunds sum
 	for _, s := range snaps {
 		bal.add(s.balance)
 		res.add(s.reserved)
@@ -209,7 +211,7 @@ func (l *Ledger) Check(ctx context.Context) (Report, error) {
 			acc   *sum
 			field string
 		}{{&ton, string(SourceTON)}, {&stars, string(SourceStars)}, {&escrow, string(SourceEscrow)},
-			{&trial, string(SourceTrial)}, {&refunds, fieldEscrowRefund}} {
+			{&trial, string(SourceTrial)}, {&refunds, fieldEscrowRefund}, {&srefunds, fieldStarsRefund}} {
 			v, err := parseI64(f.field, s.totals[f.field])
 			if err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("user %s: %v", s.user, err))
@@ -229,9 +231,9 @@ func (l *Ledger) Check(ctx context.Context) (Report, error) {
 	rep.UserBalances, rep.Reservations, rep.OutboxInTransit = bal.v, res.v, transit.v
 	rep.WorkerEarnings, rep.PayoutsInFlight, rep.OperatorRevenue = earn.v, flight.v, rev.v
 	rep.DepositsTON, rep.DepositsStars, rep.DepositsEscrow, rep.DepositsTrial = ton.v, stars.v, escrow.v, trial.v
-	rep.Payouts, rep.EscrowRefunds = paid.v, refunds.v
+	rep.Payouts, rep.EscrowRefunds, rep.StarsRefunds = paid.v, refunds.v, srefunds.v
 	rep.Users, rep.Workers = len(users), len(workers)
-	for _, s := range []sum{bal, res, transit, earn, flight, rev, ton, stars, escrow, trial, paid, refunds} {
+	for _, s := range []sum{bal, res, transit, earn, flight, rev, ton, stars, escrow, trial, paid, refunds, srefunds} {
 		if s.over {
 			return rep, fmt.Errorf("ledger: check: %w: a term exceeds int64", ErrOverflow)
 		}

@@ -167,6 +167,19 @@ return {'ok', bal}
 // once per refundID; it refuses more than the user's available balance or
 // than its escrow deposits minus earlier escrow refunds.
 func (l *Ledger) EscrowRefund(ctx context.Context, user, refundID string, amount int64) (Receipt, error) {
+	return l.refund(ctx, user, refundID, amount, SourceEscrow, fieldEscrowRefund)
+}
+
+// StarsRefund records that a Telegram Stars payment went back to the user
+// (refundID: "refund:<telegram_payment_charge_id>"). Like EscrowRefund it
+// debits the available balance once per refundID, refuses more than the
+// balance or than the user's Stars deposits minus earlier Stars refunds,
+// and adds to the Stars-refunds term of the invariant.
+func (l *Ledger) StarsRefund(ctx context.Context, user, refundID string, amount int64) (Receipt, error) {
+	return l.refund(ctx, user, refundID, amount, SourceStars, fieldStarsRefund)
+}
+
+func (l *Ledger) refund(ctx context.Context, user, refundID string, amount int64, src Source, field string) (Receipt, error) {
 	if err := validID("user", user); err != nil {
 		return Receipt{}, err
 	}
@@ -177,9 +190,9 @@ func (l *Ledger) EscrowRefund(ctx context.Context, user, refundID string, amount
 		return Receipt{}, err
 	}
 	r, err := l.run(ctx, escrowRefundScript, []string{keyBalance(user), keyOps(user), keyUserTotals(user)},
-		opRefund(refundID), i64(amount), string(SourceEscrow), fieldEscrowRefund)
+		opRefund(refundID), i64(amount), string(src), field)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("ledger: escrow refund %s for user %s: %w", refundID, user, err)
+		return Receipt{}, fmt.Errorf("ledger: %s refund %s for user %s: %w", src, refundID, user, err)
 	}
 	switch r[0] {
 	case "ok":
@@ -202,7 +215,7 @@ func (l *Ledger) EscrowRefund(ctx context.Context, user, refundID string, amount
 		}
 		return Receipt{}, &InsufficientBalanceError{User: user, Balance: b, Needed: amount}
 	case "escrow":
-		return Receipt{}, fmt.Errorf("%w: escrow refund of %d for user %s exceeds escrow deposits %s minus refunds %s", ErrInvalidAmount, amount, user, r[1], r[2])
+		return Receipt{}, fmt.Errorf("%w: %s refund of %d for user %s exceeds %s deposits %s minus refunds %s", ErrInvalidAmount, src, amount, user, src, r[1], r[2])
 	}
 	return Receipt{}, fmt.Errorf("%w: escrow refund reply %q", ErrCorrupt, r[0])
 }

@@ -45,6 +45,7 @@ const (
 // Fields of the per-user totals hash.
 const (
 	fieldEscrowRefund = "escrow_refund"
+	fieldStarsRefund  = "stars_refund"
 	fieldInFlight     = "in_flight"
 	fieldPaidOut      = "paid_out"
 )

@@ -274,3 +274,9 @@ func (c *Client) Credit(ctx context.Context, user string, req wire.CreditRequest
 	var out wire.CreditResponse
 	return &out, c.do(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(user)+"/credits", req, &out)
 }
+
+// Refund debits a refunded payment from a user, idempotent by req.OpID.
+func (c *Client) Refund(ctx context.Context, user string, req wire.CreditRequest) (*wire.CreditResponse, error) {
+	var out wire.CreditResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(user)+"/refunds", req, &out)
+}
