@@ -31,7 +31,7 @@ func main() {
 	flag.IntVar(&cfg.IdleWorkers, "idle-workers", cfg.IdleWorkers, "workers registered for the memory figure")
 	flag.IntVar(&cfg.PollWorkers, "poll-workers", cfg.PollWorkers, "idle workers long-polling for the Redis-load note (0: skip)")
 	quick := flag.Bool("quick", false, "a quick run: 5,000 jobs, 3 s of dispatch, 6 stream runs, 2,000 idle workers")
-	only := flag.String("only", "", "comma-separated parts to run: throughput,dispatch,stream,idle (default all)")
+	only := flag.String("only", "", "comma-separated parts to run: throughput,dispatch,stream,idle,trust (default all)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of the cocoon phases to FILE.<phase>")
 	flag.BoolVar(&cfg.Verbose, "v", false, "progress on stderr")
 	flag.Parse()

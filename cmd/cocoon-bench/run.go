@@ -125,6 +125,7 @@ func run(ctx context.Context, cfg Config, out, log io.Writer) error {
 		{"dispatch", b.dispatch},
 		{"stream", b.stream},
 		{"idle", b.idle},
+		{"trust", b.trustBench},
 	} {
 		if !cfg.part(p.name) {
 			continue
