@@ -238,7 +238,7 @@ func splitEvery(s string, n int) []string {
 }
 
 func TestRefusedMarkupFallsBackToPlainText(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, func(c *Config) { c.Drafts = "off" }) // the final message's fallback; drafts refuse markup too
 	ans := "Some **bold** and `code` <tag>"
 	h.asker.answer = func(*submit.Request) script { return script{Chunks: []string{ans}} }
 	h.api.setRejectHTML(true)
