@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/wire"
@@ -118,6 +119,27 @@ func (b *Broker) handleBalance(w http.ResponseWriter, r *http.Request) {
 // handleCredit credits a confirmed payment (the bot's Stars payments; the
 // deposit watcher runs in-process and calls the ledger itself).
 func (b *Broker) handleCredit(w http.ResponseWriter, r *http.Request) {
+	b.paymentOp(w, r, "credited", []ledger.Source{ledger.SourceStars, ledger.SourceTON, ledger.SourceEscrow},
+		func(ctx context.Context, user string, req *wire.CreditRequest) (ledger.Receipt, error) {
+			return b.cfg.Money.Ledger.Credit(ctx, user, req.OpID, ledger.Source(req.Source), req.Amount)
+		})
+}
+
+// handleRefund debits a refunded payment (POST /v1/users/{user}/refunds):
+// Stars payments refunded with refundStarPayment. Idempotent by OpID; it
+// refuses more than the user's balance (the credit was spent) or than its
+// Stars deposits.
+func (b *Broker) handleRefund(w http.ResponseWriter, r *http.Request) {
+	b.paymentOp(w, r, "refund debited", []ledger.Source{ledger.SourceStars},
+		func(ctx context.Context, user string, req *wire.CreditRequest) (ledger.Receipt, error) {
+			return b.cfg.Money.Ledger.StarsRefund(ctx, user, req.OpID, req.Amount)
+		})
+}
+
+// paymentOp decodes and validates a CreditRequest for one of sources, runs
+// op on the ledger and answers with the balance (idempotent by op id).
+func (b *Broker) paymentOp(w http.ResponseWriter, r *http.Request, what string, sources []ledger.Source,
+	op func(ctx context.Context, user string, req *wire.CreditRequest) (ledger.Receipt, error)) {
 	if b.cfg.Money == nil {
 		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "billing is off on this broker"})
 		return
@@ -127,25 +149,28 @@ func (b *Broker) handleCredit(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, 4<<10, &req) {
 		return
 	}
-	src := ledger.Source(req.Source)
 	if !userRe.MatchString(user) {
 		badRequest(w, "user", "want a user id like tg:42")
 		return
 	}
-	if src != ledger.SourceStars && src != ledger.SourceTON && src != ledger.SourceEscrow {
-		badRequest(w, "source", "want stars, ton or escrow")
+	if !slices.Contains(sources, ledger.Source(req.Source)) {
+		badRequest(w, "source", "want one of %v", sources)
 		return
 	}
-	rc, err := b.cfg.Money.Ledger.Credit(r.Context(), user, req.OpID, src, req.Amount)
+	rc, err := op(r.Context(), user, &req)
+	var ie *ledger.InsufficientBalanceError
 	switch {
+	case errors.As(err, &ie):
+		writeErr(w, http.StatusPaymentRequired, &wire.Error{Code: wire.CodeInsufficient,
+			Message: fmt.Sprintf("the user's balance %s TON no longer covers %s TON", ledger.FormatTON(ie.Balance), ledger.FormatTON(req.Amount))})
 	case errors.Is(err, ledger.ErrInvalidAmount), errors.Is(err, ledger.ErrInvalidID), errors.Is(err, ledger.ErrOverflow):
 		badRequest(w, "", "%v", err)
 	case errors.Is(err, ledger.ErrConflict):
 		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict, Field: "op_id", Message: err.Error()})
 	case err != nil:
-		b.internal(w, "credit", err)
+		b.internal(w, what, err)
 	default:
-		b.log.Info("credited", "user", user, "source", req.Source, "amount", req.Amount, "duplicate", rc.Duplicate)
+		b.log.Info(what, "user", user, "source", req.Source, "amount", req.Amount, "duplicate", rc.Duplicate)
 		writeJSON(w, http.StatusOK, wire.CreditResponse{Balance: rc.Balance, Duplicate: rc.Duplicate})
 	}
 }
@@ -193,44 +218,4 @@ func (b *Broker) handleAccount(w http.ResponseWriter, r *http.Request) {
 			CompletionTokens: u.CompletionTokens, Cost: u.Cost, Jobs: u.Jobs})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// handleRefund debits a refunded payment (POST /v1/users/{user}/refunds):
-// Stars payments refunded with refundStarPayment. Idempotent by OpID; it
-// refuses more than the user's balance (the credit was spent) or than its
-// Stars deposits.
-func (b *Broker) handleRefund(w http.ResponseWriter, r *http.Request) {
-	if b.cfg.Money == nil {
-		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "billing is off on this broker"})
-		return
-	}
-	user := r.PathValue("user")
-	var req wire.CreditRequest
-	if !decodeBody(w, r, 4<<10, &req) {
-		return
-	}
-	if !userRe.MatchString(user) {
-		badRequest(w, "user", "want a user id like tg:42")
-		return
-	}
-	if req.Source != string(ledger.SourceStars) {
-		badRequest(w, "source", "only stars payments are refunded here")
-		return
-	}
-	rc, err := b.cfg.Money.Ledger.StarsRefund(r.Context(), user, req.OpID, req.Amount)
-	var ie *ledger.InsufficientBalanceError
-	switch {
-	case errors.As(err, &ie):
-		writeErr(w, http.StatusPaymentRequired, &wire.Error{Code: wire.CodeInsufficient,
-			Message: fmt.Sprintf("the user's balance %s TON no longer covers the refund of %s TON", ledger.FormatTON(ie.Balance), ledger.FormatTON(req.Amount))})
-	case errors.Is(err, ledger.ErrInvalidAmount), errors.Is(err, ledger.ErrInvalidID):
-		badRequest(w, "", "%v", err)
-	case errors.Is(err, ledger.ErrConflict):
-		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict, Field: "op_id", Message: err.Error()})
-	case err != nil:
-		b.internal(w, "refund", err)
-	default:
-		b.log.Info("refund debited", "user", user, "source", req.Source, "amount", req.Amount, "duplicate", rc.Duplicate)
-		writeJSON(w, http.StatusOK, wire.CreditResponse{Balance: rc.Balance, Duplicate: rc.Duplicate})
-	}
 }

@@ -98,7 +98,7 @@ func TestCluster(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		msgs := []wire.Message{{Role: "user", Content: "hello"}}
-		want, m := direct(t, o.Client, o.Model, msgs, 48)
+		want, m := o.Direct(t, msgs, 48)
 		for _, model := range models {
 			res, err := s.Submitter.Run(ctx, &submit.Request{Model: model, User: "cli:test", MaxTokens: 48,
 				Messages: msgs, Options: detOpts}, nil)
@@ -144,7 +144,7 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("subscribe: %v", err)
 		}
 		msgs := []wire.Message{{Role: "user", Content: "two brokers"}}
-		want, _ := direct(t, o.Client, o.Model, msgs, 16)
+		want, _ := o.Direct(t, msgs, 16)
 		for _, model := range models {
 			start := time.Now()
 			res, err := b.Submitter.Run(ctx, &submit.Request{Model: model, User: "cli:b", MaxTokens: 16,

@@ -114,8 +114,7 @@ func runKillFailover(t *testing.T, s *teststack.Stack) {
 			prefixChunks++
 		}
 	}
-	want, _ := direct(t, s.Ollama.Client, s.Ollama.Model,
-		append(msgs, wire.Message{Role: "assistant", Content: prefix.String()}), maxTokens-prefixChunks)
+	want, _ := s.Ollama.Direct(t, append(msgs, wire.Message{Role: "assistant", Content: prefix.String()}), maxTokens-prefixChunks)
 	if cont.String() != want {
 		t.Errorf("continuation differs from Ollama continuing the prefix:\n got %.80q\nwant %.80q", cont.String(), want)
 	}
@@ -276,7 +275,7 @@ func runBrokerRestart(t *testing.T, s *teststack.Stack) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	msgs := []wire.Message{{Role: "user", Content: "restart"}}
-	want, _ := direct(t, s.Ollama.Client, s.Ollama.Model, msgs, 64)
+	want, _ := s.Ollama.Direct(t, msgs, 64)
 
 	const n = 24
 	var wg sync.WaitGroup

@@ -22,7 +22,7 @@ func checkLedger(t *testing.T, l *ledger.Ledger) ledger.Report {
 	t.Helper()
 	var rep ledger.Report
 	var err error
-	for i := 0; i < 20; i++ { // settlement is asynchronous: let it land
+	for i := 0; i < 400; i++ { // jobs finish and settle asynchronously: let them land (≤ 20 s)
 		rep, err = l.Check(context.Background())
 		if err == nil && rep.OK() && rep.Reservations == 0 {
 			return rep

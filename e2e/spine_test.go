@@ -8,42 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ollama/ollama/api"
-
+	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/internal/teststack"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
-// deterministic options: same text from the pool and from Ollama directly.
-var detOpts = map[string]any{"temperature": 0, "seed": 42, "num_thread": 1, "repeat_penalty": 1.3, "repeat_last_n": 32}
-
-// direct asks Ollama itself, bypassing Cocoon.
-func direct(t *testing.T, o *api.Client, model string, msgs []wire.Message, numPredict int) (string, api.Metrics) {
-	t.Helper()
-	var am []api.Message
-	for _, m := range msgs {
-		am = append(am, api.Message{Role: m.Role, Content: m.Content})
-	}
-	opts := map[string]any{"num_predict": numPredict}
-	for k, v := range detOpts {
-		opts[k] = v
-	}
-	var sb strings.Builder
-	var metrics api.Metrics
-	err := o.Chat(context.Background(), &api.ChatRequest{Model: model, Messages: am, Options: opts},
-		func(r api.ChatResponse) error {
-			sb.WriteString(r.Message.Content)
-			if r.Done {
-				metrics = r.Metrics
-			}
-			return nil
-		})
-	if err != nil {
-		t.Fatalf("direct ollama: %v", err)
-	}
-	return sb.String(), metrics
-}
+// detOpts: the tiny model answers the same through Cocoon and directly.
+var detOpts = testenv.DetOptions()
 
 func TestSpineAnswerEqualsDirectOllama(t *testing.T) {
 	s := teststack.Start(t, teststack.Options{})
@@ -58,7 +30,7 @@ func TestSpineAnswerEqualsDirectOllama(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ask: %v", err)
 	}
-	want, m := direct(t, s.Ollama.Client, s.Ollama.Model, msgs, 48)
+	want, m := s.Ollama.Direct(t, msgs, 48)
 	if res.Text != want {
 		t.Fatalf("answer through Cocoon differs from Ollama's:\n got %q\nwant %q", res.Text, want)
 	}

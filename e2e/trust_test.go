@@ -36,7 +36,7 @@ func TestAttestedWorkerAnswersWithVerifiedReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := direct(t, s.Ollama.Client, s.Ollama.Model, msgs, 32)
+	want, _ := s.Ollama.Direct(t, msgs, 32)
 	if res.Text != want {
 		t.Errorf("text %q, want %q", res.Text, want)
 	}

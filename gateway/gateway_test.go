@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ollama/ollama/api"
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/cocoon-network/cocoon/apikey"
 	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/gateway"
+	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/internal/teststack"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/wire"
@@ -30,7 +30,7 @@ import (
 // gateway gets the ones a request cannot set as its DefaultOptions; the
 // requests set the seed and leave temperature at the model's 0 (go-openai
 // omits a zero temperature; a raw request sends it explicitly).
-var detOpts = map[string]any{"temperature": 0, "seed": 42, "num_thread": 1, "repeat_penalty": 1.3, "repeat_last_n": 32}
+var detOpts = testenv.DetOptions()
 
 var gatewayDefaults = map[string]any{"num_thread": 1, "repeat_penalty": 1.3, "repeat_last_n": 32}
 
@@ -129,33 +129,6 @@ func openaiClient(url, key string) *openai.Client {
 	return openai.NewClientWithConfig(cfg)
 }
 
-// direct asks Ollama itself, bypassing Cocoon.
-func direct(t *testing.T, o *api.Client, model string, msgs []wire.Message, numPredict int) (string, api.Metrics) {
-	t.Helper()
-	var am []api.Message
-	for _, m := range msgs {
-		am = append(am, api.Message{Role: m.Role, Content: m.Content})
-	}
-	opts := map[string]any{"num_predict": numPredict}
-	for k, v := range detOpts {
-		opts[k] = v
-	}
-	var sb strings.Builder
-	var metrics api.Metrics
-	err := o.Chat(context.Background(), &api.ChatRequest{Model: model, Messages: am, Options: opts},
-		func(r api.ChatResponse) error {
-			sb.WriteString(r.Message.Content)
-			if r.Done {
-				metrics = r.Metrics
-			}
-			return nil
-		})
-	if err != nil {
-		t.Fatalf("direct ollama: %v", err)
-	}
-	return sb.String(), metrics
-}
-
 func toOpenAI(msgs []wire.Message) []openai.ChatCompletionMessage {
 	out := make([]openai.ChatCompletionMessage, len(msgs))
 	for i, m := range msgs {
@@ -235,7 +208,7 @@ func TestChatEqualsDirectOllama(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, m := direct(t, e.stack.Ollama.Client, model, msgs, 48)
+		want, m := e.stack.Ollama.Direct(t, msgs, 48)
 		if len(resp.Choices) != 1 || resp.Choices[0].Message.Content != want {
 			t.Fatalf("answer through the gateway differs from Ollama's:\n got %+v\nwant %q", resp.Choices, want)
 		}
@@ -267,7 +240,7 @@ func TestChatEqualsDirectOllama(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("status %d: %v", status, out)
 		}
-		want, _ := direct(t, e.stack.Ollama.Client, model, []wire.Message{{Role: "user", Content: prompt}}, 48)
+		want, _ := e.stack.Ollama.Direct(t, []wire.Message{{Role: "user", Content: prompt}}, 48)
 		text := out["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"]
 		if text != want {
 			t.Errorf("text %q, want %q", text, want)
@@ -340,7 +313,7 @@ func TestChatEqualsDirectOllama(t *testing.T) {
 				}
 			}
 		}
-		want, m := direct(t, e.stack.Ollama.Client, model, msgs, 40)
+		want, m := e.stack.Ollama.Direct(t, msgs, 40)
 		if text.String() != want {
 			t.Fatalf("streamed answer differs from Ollama's:\n got %q\nwant %q", text.String(), want)
 		}
