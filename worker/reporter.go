@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -43,20 +45,35 @@ func (r *reporter) add(rep wire.Report, done chan<- wire.ReportResult) {
 	}
 }
 
-// flush waits until everything queued so far was sent.
-func (r *reporter) flush() {
-	r.mu.Lock()
-	for len(r.pending) > 0 || r.busy {
-		r.idle.Wait()
+// maxReportBatch bounds one report request.
+const maxReportBatch = 1024
+
+// flush waits until everything queued so far was sent, or timeout passes
+// (a broker that stays unreachable must not hold a shutdown forever).
+func (r *reporter) flush(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		r.mu.Lock()
+		for len(r.pending) > 0 || r.busy {
+			r.idle.Wait()
+		}
+		r.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
 	}
-	r.mu.Unlock()
 }
 
 func (r *reporter) run(ctx context.Context) {
 	for {
 		r.mu.Lock()
 		batch := r.pending
-		r.pending = nil
+		if len(batch) > maxReportBatch { // the broker takes at most 4,096
+			batch = batch[:maxReportBatch]
+		}
+		r.pending = r.pending[len(batch):]
 		r.busy = len(batch) > 0
 		if !r.busy {
 			r.idle.Broadcast()
@@ -84,6 +101,17 @@ func (r *reporter) send(ctx context.Context, batch []pendingReport) {
 	backoff := 50 * time.Millisecond
 	for {
 		results, err := r.api.report(ctx, reps)
+		var we *wire.Error
+		if errors.As(err, &we) && we.Status >= 400 && we.Status < 500 && we.Status != http.StatusUnauthorized && we.Status != http.StatusTooManyRequests {
+			// The broker refuses the batch itself: sending it again cannot
+			// succeed, and would hold back every later report.
+			for _, p := range batch {
+				if p.done != nil {
+					p.done <- wire.ReportResult{Code: wire.CodeBadRequest, Message: we.Message}
+				}
+			}
+			return
+		}
 		if err == nil {
 			var again []pendingReport
 			for i, res := range results {

@@ -230,7 +230,7 @@ func (w *Worker) drain(bg context.Context, jobs *sync.WaitGroup) {
 		w.mu.Unlock()
 		<-done
 	}
-	w.rep.flush()
+	w.rep.flush(w.cfg.DrainTimeout)
 	if err := w.api.leave(bg); err != nil {
 		w.log.Warn("leave", "err", err)
 	}
