@@ -16,6 +16,7 @@ import "strconv"
 //	cocoon:{s<N>}:retry                zset   job id -> time it may run again (ms)
 //	cocoon:{s<N>}:dead                 list   dead-lettered job ids
 //	cocoon:{s<N>}:settle               list   ended billed jobs the settler has not billed yet
+//	cocoon:{s<N>}:urun:<model>         hash   user -> running jobs of the model (per-user cap)
 //	cocoon:{reg}:workers               hash   worker id -> registration (JSON)
 //	cocoon:{reg}:nonce:<hex>           string single-use join nonce (TTL)
 
