@@ -53,22 +53,32 @@ func (b *Bot) billing(ctx context.Context, in incoming, lang string) (*wire.Bala
 	return bal, true
 }
 
-// cmdBalance answers /balance: available, reserved, the last charges.
-func (b *Bot) cmdBalance(ctx context.Context, in incoming, lang string) {
+// account fetches the user's account for /balance and /usage (private
+// chats only), answering itself when it cannot.
+func (b *Bot) account(ctx context.Context, in incoming, lang string) (*wire.Account, bool) {
 	if !b.privateOnly(ctx, in, lang) {
-		return
+		return nil, false
 	}
 	if b.cfg.Accounts == nil {
 		b.say(ctx, in, T(lang, "billing_off"))
-		return
+		return nil, false
 	}
 	acc, err := b.cfg.Accounts.Account(ctx, userID(in.User))
 	if err != nil {
 		b.say(ctx, in, b.describe(err, lang, "", 0))
-		return
+		return nil, false
 	}
 	if !acc.Balance.Billing {
 		b.say(ctx, in, T(lang, "billing_off"))
+		return nil, false
+	}
+	return acc, true
+}
+
+// cmdBalance answers /balance: available, reserved, the last charges.
+func (b *Bot) cmdBalance(ctx context.Context, in incoming, lang string) {
+	acc, ok := b.account(ctx, in, lang)
+	if !ok {
 		return
 	}
 	var sb strings.Builder
@@ -87,20 +97,8 @@ func (b *Bot) cmdBalance(ctx context.Context, in incoming, lang string) {
 // cmdUsage answers /usage: tokens and cost per day and model over the
 // broker's usage window (30 days), with the total.
 func (b *Bot) cmdUsage(ctx context.Context, in incoming, lang string) {
-	if !b.privateOnly(ctx, in, lang) {
-		return
-	}
-	if b.cfg.Accounts == nil {
-		b.say(ctx, in, T(lang, "billing_off"))
-		return
-	}
-	acc, err := b.cfg.Accounts.Account(ctx, userID(in.User))
-	if err != nil {
-		b.say(ctx, in, b.describe(err, lang, "", 0))
-		return
-	}
-	if !acc.Balance.Billing {
-		b.say(ctx, in, T(lang, "billing_off"))
+	acc, ok := b.account(ctx, in, lang)
+	if !ok {
 		return
 	}
 	if len(acc.Usage) == 0 {

@@ -73,8 +73,6 @@ func TestVerifyCandidateCatchesEverySubstitution(t *testing.T) {
 	}
 }
 
-var _ = ed25519.PublicKeySize
-
 func TestReceiptsVerifyAndCatchChanges(t *testing.T) {
 	pki := attesttest.MustNew(t)
 	cand, priv := candidate(t, pki)
