@@ -22,6 +22,7 @@ var (
 
 func (b *Broker) clientRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/jobs", b.serviceAuth(b.handleSubmit))
+	mux.HandleFunc("POST /v1/jobs/batch", b.serviceAuth(b.handleSubmitBatch))
 	mux.HandleFunc("GET /v1/jobs/{id}", b.serviceAuth(b.handleStatus))
 	mux.HandleFunc("GET /v1/jobs/{id}/events", b.serviceAuth(b.handleEvents))
 	mux.HandleFunc("POST /v1/jobs/{id}/cancel", b.serviceAuth(b.handleCancel))
@@ -146,45 +147,111 @@ func dedupe(xs []string) []string {
 }
 
 func (b *Broker) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	var req wire.SubmitRequest
+	if !b.submitOpen(w) || !decodeBody(w, r, int64(b.cfg.MaxPayload)*2+64<<10, &req) {
+		return
+	}
+	res := b.submitJobs(r.Context(), []*wire.SubmitRequest{&req})[0]
+	if res.Error != nil {
+		writeErr(w, res.Status, res.Error)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, res.SubmitResponse)
+}
+
+// handleSubmitBatch stores many jobs in one request (POST /v1/jobs/batch):
+// each job gets the answer POST /v1/jobs would give it, and the batch
+// costs Redis one script call per shard instead of one per job.
+func (b *Broker) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
+	var batch wire.SubmitBatchRequest
+	if !b.submitOpen(w) || !decodeBody(w, r, maxSubmitBatchBytes, &batch) {
+		return
+	}
+	if len(batch.Jobs) == 0 || len(batch.Jobs) > wire.MaxSubmitBatch {
+		badRequest(w, "jobs", "must hold 1..%d jobs", wire.MaxSubmitBatch)
+		return
+	}
+	reqs := make([]*wire.SubmitRequest, len(batch.Jobs))
+	for i := range batch.Jobs {
+		reqs[i] = &batch.Jobs[i]
+	}
+	writeJSON(w, http.StatusOK, wire.SubmitBatchResponse{Results: b.submitJobs(r.Context(), reqs)})
+}
+
+// maxSubmitBatchBytes bounds a batch body; a job whose payload alone comes
+// near it is sent on its own (the client does so).
+const maxSubmitBatchBytes = 64 << 20
+
+// submitOpen answers 503 while the broker is draining.
+func (b *Broker) submitOpen(w http.ResponseWriter) bool {
 	if b.draining.Load() {
 		writeErr(w, http.StatusServiceUnavailable, &wire.Error{Code: wire.CodeUnavailable, Message: "broker is shutting down", RetryAfterMs: 1000})
-		return
+		return false
 	}
-	var req wire.SubmitRequest
-	if !decodeBody(w, r, int64(b.cfg.MaxPayload)*2+64<<10, &req) {
-		return
+	return true
+}
+
+// submitJobs validates, reserves and stores jobs, one result per job: the
+// valid ones are stored together (Store.SubmitMany), and the long-polls of
+// each model that got a job are woken once.
+func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []wire.SubmitResult {
+	out := make([]wire.SubmitResult, len(reqs))
+	fail := func(i int, e *wire.Error) { out[i] = wire.SubmitResult{Error: e, Status: e.Status} }
+	ok := make([]*wire.SubmitRequest, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	var reserved []int64
+	for i, req := range reqs {
+		if e := b.validateSubmit(req); e != nil {
+			fail(i, e)
+			continue
+		}
+		rsv, e := b.reserve(ctx, req)
+		if e != nil {
+			fail(i, e)
+			continue
+		}
+		if rsv > 0 && reserved == nil {
+			reserved = make([]int64, len(ok), len(reqs))
+		}
+		if reserved != nil {
+			reserved = append(reserved, rsv)
+		}
+		ok, at = append(ok, req), append(at, i)
 	}
-	if e := b.validateSubmit(&req); e != nil {
-		writeErr(w, e.Status, e)
-		return
+	woke := map[string]bool{}
+	for k, o := range b.store.SubmitMany(ctx, ok, reserved) {
+		req, i := ok[k], at[k]
+		if o.Err != nil && reserved != nil && reserved[k] > 0 {
+			b.release(context.WithoutCancel(ctx), req.User, req.ID)
+		}
+		switch {
+		case errors.Is(o.Err, ErrBusy):
+			fail(i, &wire.Error{Code: wire.CodeBusy, RetryAfterMs: 2000, Status: http.StatusTooManyRequests,
+				Message: fmt.Sprintf("the %s queue is full (%d waiting); retry later", req.Model, o.Position)})
+		case o.Err != nil:
+			fail(i, b.internalErr("submit", o.Err))
+		default:
+			out[i].SubmitResponse = wire.SubmitResponse{JobID: req.ID, Position: o.Position}
+			if !woke[req.Model] {
+				woke[req.Model] = true
+				b.notify.notify(req.Model)
+			}
+		}
 	}
-	reserved, e := b.reserve(r.Context(), &req)
-	if e != nil {
-		writeErr(w, e.Status, e)
-		return
-	}
-	pos, err := b.store.SubmitReserved(r.Context(), &req, reserved)
-	if err != nil && reserved > 0 {
-		b.release(context.WithoutCancel(r.Context()), req.User, req.ID)
-	}
-	if errors.Is(err, ErrBusy) {
-		writeErr(w, http.StatusTooManyRequests, &wire.Error{Code: wire.CodeBusy, RetryAfterMs: 2000,
-			Message: fmt.Sprintf("the %s queue is full (%d waiting); retry later", req.Model, pos)})
-		return
-	}
-	if err != nil {
-		b.internal(w, "submit", err)
-		return
-	}
-	b.notify.notify(req.Model)
-	writeJSON(w, http.StatusAccepted, wire.SubmitResponse{JobID: req.ID, Position: pos})
+	return out
 }
 
 func (b *Broker) internal(w http.ResponseWriter, op string, err error) {
+	writeErr(w, http.StatusServiceUnavailable, b.internalErr(op, err))
+}
+
+// internalErr logs err under a short reference and returns the error a
+// caller sees: temporarily unavailable, quoting the reference.
+func (b *Broker) internalErr(op string, err error) *wire.Error {
 	ref := randHex(4)
 	b.log.Error(op, "ref", ref, "err", err)
-	writeErr(w, http.StatusServiceUnavailable, &wire.Error{Code: wire.CodeUnavailable, RetryAfterMs: 1000,
-		Message: "temporarily unavailable (ref " + ref + ")"})
+	return &wire.Error{Code: wire.CodeUnavailable, RetryAfterMs: 1000, Status: http.StatusServiceUnavailable,
+		Message: "temporarily unavailable (ref " + ref + ")"}
 }
 
 func (b *Broker) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -58,10 +58,11 @@ end
 `
 
 // luaHolder checks that worker holds job jk with lease token. It returns
-// nil when it does, else an error pair {code, message}.
+// nil when it does, else an error pair {code, message}. held(f, worker,
+// lease) is the same check on the job's state, worker and lease fields
+// already read.
 const luaHolder = `
-local function holder(jk, worker, lease)
-  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease')
+local function held(f, worker, lease)
   if not f[1] then return {'not_found', 'unknown job'} end
   if f[1] == 'cancelled' then
     if f[2] == worker and f[3] == lease then return {'cancelled', 'job was cancelled'} end
@@ -71,6 +72,9 @@ local function holder(jk, worker, lease)
   if f[2] ~= worker then return {'conflict', 'job is held by another worker'} end
   if f[3] ~= lease then return {'conflict', 'stale lease'} end
   return nil
+end
+local function holder(jk, worker, lease)
+  return held(redis.call('HMGET', jk, 'state', 'worker', 'lease'), worker, lease)
 end
 `
 

@@ -107,48 +107,6 @@ func codeErr(v any) error {
 	}
 }
 
-// submitScript stores a queued job and puts it in its user's queue.
-// KEYS[1] job  KEYS[2] rotation  KEYS[3] user queue  KEYS[4] depth
-// ARGV id model user max_tokens prompt_bytes eligible payload now max_queue reserved max_coef
-// returns {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
-var submitScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
-local maxq = tonumber(ARGV[9])
-local depth = tonumber(redis.call('GET', KEYS[4]) or '0')
-if maxq > 0 and depth >= maxq then return {-1, depth} end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', 'queued', 'model', ARGV[2], 'user', ARGV[3],
-  'max', ARGV[4], 'pb', ARGV[5], 'elig', ARGV[6], 'payload', ARGV[7], 'created', ARGV[8],
-  'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[10], 'mcoef', ARGV[11])
-local n = redis.call('RPUSH', KEYS[3], ARGV[1])
-if n == 1 then redis.call('RPUSH', KEYS[2], ARGV[3]) end
-redis.call('INCR', KEYS[4])
-redis.call('PUBLISH', 'cocoon:notify', ARGV[2])
-return {1, n - 1}
-`)
-
-// Submit stores a validated job as queued. It returns the job's position in
-// its user's queue. Submitting the same id again changes nothing.
-func (s *Store) Submit(ctx context.Context, r *wire.SubmitRequest) (int, error) {
-	return s.SubmitReserved(ctx, r, 0)
-}
-
-// SubmitReserved is Submit for a job holding a ledger reservation: when it
-// ends, it is queued for the settler.
-func (s *Store) SubmitReserved(ctx context.Context, r *wire.SubmitRequest, reserved int64) (int, error) {
-	shard := wire.ShardOf(r.Model)
-	elig := joinComma(r.Eligible)
-	res, err := submitScript.Run(ctx, s.rdb,
-		[]string{jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model)},
-		r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, elig, r.Payload, s.now(), s.cfg.MaxQueue, reserved, maxCoef(r)).Int64Slice()
-	if err != nil {
-		return 0, fmt.Errorf("submit %s: %w", r.ID, err)
-	}
-	if res[0] == -1 {
-		return int(res[1]), ErrBusy
-	}
-	return int(res[1]), nil
-}
-
 // leaseScript pops up to max jobs of one model, round-robin across users,
 // skipping jobs whose eligible list excludes the worker.
 // A user already running max_user_jobs jobs of the model is skipped (0: no cap).
@@ -159,60 +117,69 @@ var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
+local fields = {'state', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'created', 'coef', 'elig', 'mcoef'}
+local function runs(f)
+  local e = f[10]
+  return tonumber(coef) <= tonumber(f[11] or '1000') and
+    (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
+end
 local out = {}
 local scanned = 0
 while #out < max and scanned < maxScan do
-  local user = redis.call('LPOP', KEYS[2])
+  -- The user at the head of the rotation takes its turn and goes to the
+  -- tail (it leaves the rotation below if its queue runs empty).
+  local user = redis.call('LMOVE', KEYS[2], KEYS[2], 'LEFT', 'RIGHT')
   if not user then break end
   scanned = scanned + 1
   local uq = prefix .. 'uq:' .. model .. '|' .. user
-  local id = nil
-  if cap > 0 and tonumber(redis.call('HGET', urun, user) or '0') >= cap then
-    redis.call('RPUSH', KEYS[2], user) -- at its cap: its turn passes
-  else
-    -- The user's oldest job this worker may run, among the first 8: a job
-    -- sealed to other workers does not hold back the user's later jobs.
-    for _, cand in ipairs(redis.call('LRANGE', uq, 0, 7)) do
-      local g = redis.call('HMGET', prefix .. 'job:' .. cand, 'elig', 'mcoef')
-      local e = g[1]
-      local priced = tonumber(coef) <= tonumber(g[2] or '1000')
-      if priced and (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) then
-        id = cand
-        redis.call('LREM', uq, 1, cand)
-        break
+  local id, f = nil, nil
+  if cap == 0 or tonumber(redis.call('HGET', urun, user) or '0') < cap then
+    -- The user's oldest job, if this worker may run it; else its oldest
+    -- such job among the first 8, so a job sealed to other workers does
+    -- not hold back the user's later jobs.
+    id = redis.call('LPOP', uq)
+    if id then
+      f = redis.call('HMGET', prefix .. 'job:' .. id, unpack(fields))
+      if f[1] == 'queued' and not runs(f) then
+        redis.call('LPUSH', uq, id)
+        id = nil
+        for _, cand in ipairs(redis.call('LRANGE', uq, 1, 7)) do
+          f = redis.call('HMGET', prefix .. 'job:' .. cand, unpack(fields))
+          if f[1] ~= 'queued' or runs(f) then
+            id = cand
+            redis.call('LREM', uq, 1, cand)
+            break
+          end
+        end
       end
     end
-    if not id and redis.call('LLEN', uq) > 0 then
-      redis.call('RPUSH', KEYS[2], user) -- nothing for this worker: next user
-    end
+    if redis.call('LLEN', uq) == 0 then redis.call('RPOP', KEYS[2]) end
   end
   if id then
-    local jk = prefix .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 'elig', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'state', 'created', 'coef', 'mcoef')
-    if f[8] ~= 'queued' then
-      -- stale queue entry (should not happen): drop it
-      if redis.call('LLEN', uq) > 0 then redis.call('RPUSH', KEYS[2], user) end
-      redis.call('DECR', KEYS[4])
-    else
-      if redis.call('LLEN', uq) > 0 then redis.call('RPUSH', KEYS[2], user) end
-      redis.call('DECR', KEYS[4])
-      local attempts = tonumber(f[2]) + 1
+    redis.call('DECR', KEYS[4])
+    if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
+      local jk = prefix .. 'job:' .. id
+      local attempts = tonumber(f[2] or '0') + 1
       local lease = base .. '.' .. #out
       local deadline = now + leaseMs
+      local run = '0'
+      if cap > 0 then
+        run = '1'
+        redis.call('HINCRBY', urun, user, 1)
+      end
       redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline,
-        'attempts', attempts, 'achunks', 0, 'ltok', f[5], 'run', '1', 'coef', coef, 'pcoef', f[10] or coef)
-      redis.call('HINCRBY', urun, user, 1)
+        'attempts', attempts, 'achunks', 0, 'ltok', f[5] or '0', 'run', run, 'coef', coef, 'pcoef', f[9] or coef)
       redis.call('ZADD', KEYS[3], deadline, id)
       local ev = prefix .. 'ev:' .. id
-      redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3])
+      redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
       local chunks = {}
-      if tonumber(f[4]) > 0 then
+      if tonumber(f[4] or '0') > 0 then
         for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
           local kv = e[2]
           if kv[2] == 'chunk' then table.insert(chunks, kv) end
         end
       end
-      table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3], f[4], f[5], chunks, f[9] or '0'})
+      table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3] or '0', f[4] or '0', f[5] or '0', chunks, f[8] or '0'})
     end
   end
 end
@@ -285,41 +252,50 @@ redis.call('ZADD', KEYS[2], deadline, ARGV[5])
 return {'', ''}
 `)
 
-// completeScript finishes a job: the holder's segment ends and the job is done.
-// On a cancelled job it records the tokens used and answers "cancelled".
-// KEYS[1] job  KEYS[2] events  KEYS[3] leases  KEYS[4] shard prefix
-// ARGV worker lease prompt_tokens completion_tokens receipt ttl_ms id
-// returns {code, message}
-var completeScript = redis.NewScript(luaHolder + luaBill + luaUnrun + `
-local bad = holder(KEYS[1], ARGV[1], ARGV[2])
-if bad then
-  if bad[1] == 'cancelled' and redis.call('HGET', KEYS[1], 'cused') ~= '1' then
-    redis.call('HINCRBY', KEYS[1], 'pt', ARGV[3])
-    redis.call('HINCRBY', KEYS[1], 'ct', ARGV[4])
-    redis.call('HSET', KEYS[1], 'cused', '1')
+// completeScript finishes jobs of one shard held by one worker: each
+// holder's segment ends and its job is done. On a cancelled job it records
+// the tokens used and answers "cancelled".
+// KEYS[1] shard prefix  KEYS[2] leases, then per job: job  events
+// ARGV worker ttl_ms, then per job: id lease prompt_tokens completion_tokens receipt
+// returns per job {code, message}
+var completeScript = redis.NewScript(luaHolder + `
+local prefix, leases, worker, ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local out = {}
+for i = 0, (#KEYS - 2) / 2 - 1 do
+  local jk, ev = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local a = 2 + 5 * i
+  local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'seg', 'ltok', 'rsv', 'run', 'model', 'user', 'cused')
+  local bad = held(f, worker, lease)
+  if bad then
+    if bad[1] == 'cancelled' and f[10] ~= '1' then
+      redis.call('HINCRBY', jk, 'pt', pt)
+      redis.call('HINCRBY', jk, 'ct', ct)
+      redis.call('HSET', jk, 'cused', '1')
+    end
+    if bad[1] == 'conflict' and f[1] == 'done' and f[3] == lease then bad = {'dup', ''} end
+    out[i + 1] = bad
+  else
+    -- The answer's completion tokens: those streamed by earlier segments
+    -- plus this segment's count.
+    local total = tonumber(f[5] or '0') + tonumber(ct)
+    local signed = '0'
+    if rcpt ~= '' then signed = '1' end
+    redis.call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed, 'run', '0')
+    if tonumber(f[6] or '0') > 0 then redis.call('RPUSH', prefix .. 'settle', id) end
+    if f[7] == '1' then -- the job held one of its user's slots
+      local k = prefix .. 'urun:' .. f[8]
+      if redis.call('HINCRBY', k, f[9], -1) <= 0 then redis.call('HDEL', k, f[9]) end
+    end
+    redis.call('ZREM', leases, id)
+    redis.call('XADD', ev, '*', 't', 'segment', 'w', worker, 'g', f[4] or '0', 'pt', pt, 'ct', ct, 'r', rcpt)
+    redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total)
+    redis.call('PEXPIRE', jk, ttl)
+    redis.call('PEXPIRE', ev, ttl)
+    out[i + 1] = {'', ''}
   end
-  if bad[1] == 'conflict' and redis.call('HGET', KEYS[1], 'state') == 'done' and
-     redis.call('HGET', KEYS[1], 'lease') == ARGV[2] then
-    return {'dup', ''}
-  end
-  return bad
 end
--- The answer's completion tokens: those streamed by earlier segments plus
--- this segment's count.
-local f = redis.call('HMGET', KEYS[1], 'seg', 'ltok')
-local pt = tonumber(ARGV[3])
-local ct = tonumber(f[2] or '0') + tonumber(ARGV[4])
-local rcpt = '0'
-if ARGV[5] ~= '' then rcpt = '1' end
-redis.call('HSET', KEYS[1], 'state', 'done', 'pt', pt, 'ct', ct, 'rcpt', rcpt)
-bill(KEYS[4], ARGV[7])
-unrun(KEYS[4], KEYS[1])
-redis.call('ZREM', KEYS[3], ARGV[7])
-redis.call('XADD', KEYS[2], '*', 't', 'segment', 'w', ARGV[1], 'g', f[1], 'pt', ARGV[3], 'ct', ARGV[4], 'r', ARGV[5])
-redis.call('XADD', KEYS[2], '*', 't', 'done', 'pt', pt, 'ct', ct)
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-return {'', ''}
+return out
 `)
 
 // failScript takes a job back from its holder: retry, dead letter or fail.

@@ -163,21 +163,30 @@ func validateJoin(req *wire.JoinRequest) *wire.Error {
 // long-polling up to WaitMs when none is queued.
 func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerInfo) {
 	var req wire.LeaseRequest
-	if !decodeBody(w, r, 4<<10, &req) {
+	if !decodeBody(w, r, int64(b.cfg.MaxPayload)+1<<20, &req) {
 		return
 	}
 	if req.Max < 1 || req.Max > maxLeaseBatch {
 		badRequest(w, "max", "must be 1..%d", maxLeaseBatch)
 		return
 	}
+	if len(req.Reports) > maxReportBatch {
+		badRequest(w, "reports", "at most %d reports per batch", maxReportBatch)
+		return
+	}
+	ctx := r.Context()
+	var results []wire.ReportResult
 	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
+	if len(req.Reports) > 0 {
+		results = b.applyReports(ctx, wi, req.Reports)
+		wait = 0 // the worker waits for these results: answer at once
+	}
 	b.polls.Add(1)
 	defer b.polls.Done()
-	ctx := r.Context()
 	deadline := time.Now().Add(wait)
 	for {
 		if b.draining.Load() || wi.Draining {
-			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}})
+			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}, Results: results})
 			return
 		}
 		waits := make([]<-chan struct{}, 0, len(wi.Models))
@@ -185,13 +194,13 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 			waits = append(waits, b.notify.wait(m.Name))
 		}
 		jobs, err := b.leaseAny(ctx, wi, req.Max)
-		if err != nil {
+		if err != nil && results == nil {
 			b.internal(w, "lease", err)
 			return
 		}
 		left := time.Until(deadline)
-		if len(jobs) > 0 || left <= 0 {
-			b.sendLeased(w, wi, jobs)
+		if len(jobs) > 0 || left <= 0 || err != nil {
+			b.sendLeased(w, wi, jobs, results)
 			return
 		}
 		if !waitAny(ctx, waits, min(left, 200*time.Millisecond)) {
@@ -218,12 +227,12 @@ func (b *Broker) leaseAny(ctx context.Context, wi *WorkerInfo, max int) ([]wire.
 
 // sendLeased writes leased jobs; if the worker is gone it hands them back
 // at once rather than letting their leases run out.
-func (b *Broker) sendLeased(w http.ResponseWriter, wi *WorkerInfo, jobs []wire.LeasedJob) {
+func (b *Broker) sendLeased(w http.ResponseWriter, wi *WorkerInfo, jobs []wire.LeasedJob, results []wire.ReportResult) {
 	if jobs == nil {
 		jobs = []wire.LeasedJob{}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := writeJSONErr(w, wire.LeaseResponse{Jobs: jobs}); err != nil {
+	if err := writeJSONErr(w, wire.LeaseResponse{Jobs: jobs, Results: results}); err != nil {
 		for _, j := range jobs {
 			_, _ = b.store.Fail(context.Background(), wi.ID, j.ID, j.Lease, "handoff to worker failed", true)
 		}
@@ -259,22 +268,31 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool
 	return true
 }
 
+// maxReportBatch bounds the reports of one request.
+const maxReportBatch = 4096
+
 func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *WorkerInfo) {
 	var batch wire.ReportBatch
 	if !decodeBody(w, r, int64(b.cfg.MaxPayload)+1<<20, &batch) {
 		return
 	}
-	if len(batch.Reports) > 4096 {
-		badRequest(w, "reports", "at most 4096 reports per batch")
+	if len(batch.Reports) > maxReportBatch {
+		badRequest(w, "reports", "at most %d reports per batch", maxReportBatch)
 		return
 	}
-	out := wire.ReportResults{Results: make([]wire.ReportResult, len(batch.Reports))}
-	valid := make([]*wire.Report, 0, len(batch.Reports))
-	at := make([]int, 0, len(batch.Reports))
-	for i := range batch.Reports {
-		rep := &batch.Reports[i]
+	writeJSON(w, http.StatusOK, wire.ReportResults{Results: b.applyReports(r.Context(), wi, batch.Reports)})
+}
+
+// applyReports checks and applies a worker's reports in order, one result
+// per report.
+func (b *Broker) applyReports(ctx context.Context, wi *WorkerInfo, reps []wire.Report) []wire.ReportResult {
+	out := make([]wire.ReportResult, len(reps))
+	valid := make([]*wire.Report, 0, len(reps))
+	at := make([]int, 0, len(reps))
+	for i := range reps {
+		rep := &reps[i]
 		if res, ok := checkReport(rep); !ok {
-			out.Results[i] = res
+			out[i] = res
 			continue
 		}
 		if rep.Kind == wire.ReportFail {
@@ -286,8 +304,8 @@ func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *Worker
 		valid = append(valid, rep)
 		at = append(at, i)
 	}
-	for k, o := range b.store.ApplyReports(r.Context(), wi.ID, valid) {
-		out.Results[at[k]] = resultOf(o.Err)
+	for k, o := range b.store.ApplyReports(ctx, wi.ID, valid) {
+		out[at[k]] = resultOf(o.Err)
 		switch {
 		case o.Err != nil:
 		case valid[k].Kind == wire.ReportComplete:
@@ -296,7 +314,7 @@ func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *Worker
 			obs.Jobs.WithLabelValues(o.Outcome).Inc() // retry | dead | failed
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 const maxChunkBytes = 64 << 10

@@ -36,6 +36,31 @@ type SubmitResponse struct {
 	Position int    `json:"position"` // jobs ahead of it in its user's queue rotation
 }
 
+// MaxSubmitBatch is the most jobs one POST /v1/jobs/batch may carry.
+const MaxSubmitBatch = 1024
+
+// SubmitBatchRequest is POST /v1/jobs/batch: many jobs in one request, each
+// exactly as POST /v1/jobs takes it. Each is stored, refused or found
+// already stored on its own; the batch is not all-or-nothing.
+type SubmitBatchRequest struct {
+	Jobs []SubmitRequest `json:"jobs"`
+}
+
+// SubmitResult answers one job of a batch: its acknowledgement, or the
+// error POST /v1/jobs would have answered (with that request's HTTP status
+// in Error.Status).
+type SubmitResult struct {
+	SubmitResponse
+	Error  *Error `json:"error,omitempty"`
+	Status int    `json:"status,omitempty"` // the HTTP status POST /v1/jobs would have answered with Error
+}
+
+// SubmitBatchResponse answers a SubmitBatchRequest, one result per job, in
+// order.
+type SubmitBatchResponse struct {
+	Results []SubmitResult `json:"results"`
+}
+
 // JobStatus is what GET /v1/jobs/{id} returns.
 type JobStatus struct {
 	ID               string `json:"id"`

@@ -50,9 +50,14 @@ type JoinResponse struct {
 }
 
 // LeaseRequest asks for up to Max jobs, waiting up to WaitMs for one.
+// Reports, if any, are applied first, exactly as POST /v1/worker/report
+// applies them (so a worker finishing a job asks for the next one in the
+// same request, and Max may count the slots those completions free); a
+// lease carrying reports answers at once, without waiting for jobs.
 type LeaseRequest struct {
-	Max    int   `json:"max"`
-	WaitMs int64 `json:"wait_ms"`
+	Max     int      `json:"max"`
+	WaitMs  int64    `json:"wait_ms"`
+	Reports []Report `json:"reports,omitempty"`
 }
 
 // LeasedJob is a job handed to a worker. Prefix holds the chunks already
@@ -72,9 +77,11 @@ type LeasedJob struct {
 	Tokens     int     `json:"tokens"` // completion tokens already streamed
 }
 
-// LeaseResponse carries the leased jobs (possibly none).
+// LeaseResponse carries the leased jobs (possibly none) and, when the
+// request carried reports, one result per report.
 type LeaseResponse struct {
-	Jobs []LeasedJob `json:"jobs"`
+	Jobs    []LeasedJob    `json:"jobs"`
+	Results []ReportResult `json:"results,omitempty"`
 }
 
 // Report kinds.

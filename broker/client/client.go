@@ -23,11 +23,12 @@ import (
 	"github.com/cocoon-network/cocoon/wire"
 )
 
-// Client talks to one broker.
+// Client talks to one broker. It is safe for concurrent use.
 type Client struct {
 	base  string
 	token string
 	hc    *http.Client
+	batch *submitBatcher // nil: one request per Submit
 }
 
 // Option configures a Client.
@@ -37,9 +38,15 @@ type Option func(*Client)
 // event streams are long-lived).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
+// WithoutSubmitBatching sends every Submit as its own POST /v1/jobs.
+func WithoutSubmitBatching() Option { return func(c *Client) { c.batch = nil } }
+
 // New returns a client for the broker at base (e.g. http://127.0.0.1:7700).
+// Concurrent Submit calls share requests (see Submit) unless
+// WithoutSubmitBatching is given.
 func New(base, token string, opts ...Option) *Client {
 	c := &Client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{}}
+	c.batch = &submitBatcher{c: c}
 	for _, o := range opts {
 		o(c)
 	}
@@ -94,10 +101,23 @@ func decodeError(resp *http.Response) error {
 // Submit stores a job and returns the broker's acknowledgement. Submit is
 // idempotent by job id, so a caller whose acknowledgement was lost may
 // submit the same request again.
+//
+// Submits batch themselves: a Submit made while the client's batch
+// requests are in flight waits for one to return and goes out with every
+// other Submit made meanwhile, in one POST /v1/jobs/batch; a Submit on an
+// idle client goes out at once. Each job still gets its own answer, as if
+// submitted alone.
 func (c *Client) Submit(ctx context.Context, req *wire.SubmitRequest) (*wire.SubmitResponse, error) {
 	if req.ID == "" {
 		req.ID = wire.NewJobID(req.Model)
 	}
+	if c.batch != nil && len(req.Payload) <= maxBatchPayload/2 {
+		return c.batch.submit(ctx, req)
+	}
+	return c.submitOne(ctx, req)
+}
+
+func (c *Client) submitOne(ctx context.Context, req *wire.SubmitRequest) (*wire.SubmitResponse, error) {
 	var out wire.SubmitResponse
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &out); err != nil {
 		return nil, err

@@ -154,128 +154,55 @@ func join(ctx context.Context, a *workerAPI, id *identity, name string, models [
 }
 
 // noopWorker leases jobs and completes them at once, with the worker
-// package's shape: one lease long-poll at a time asking for every free slot
-// (wait 20 s), and one reporter that sends at once when idle and batches
-// what piles up while a report request is in flight. Unlike the worker
-// package, a slot is freed when the broker has acknowledged the job's
-// completion, not when the completion is queued: so "jobs in flight" is
-// bounded by the slots, as asynq's Concurrency bounds its handlers until
-// their done write. (Freeing at queue time lets zero-length jobs lease
-// faster than they complete, without bound.)
+// package's shape: one lease long-poll at a time asking for every free
+// slot (wait 20 s), and completions that go with the next lease request
+// (wire.LeaseRequest.Reports), as the worker package sends the reports
+// pending when it asks for jobs. A slot is freed when the broker has
+// acknowledged the job's completion, so "jobs in flight" is bounded by the
+// slots, as asynq's Concurrency bounds its handlers until their done
+// write. (Freeing at queue time lets zero-length jobs lease faster than
+// they complete, without bound.)
 type noopWorker struct {
 	api     *workerAPI
 	slots   int
 	onStart func(j *wire.LeasedJob, at time.Time) // the job reached the worker
 	onDone  func(res wire.ReportResult)           // the broker answered its completion
-	rep     *reporter
-	free    chan struct{}
 }
 
 func (w *noopWorker) run(ctx context.Context) error {
-	w.free = make(chan struct{}, w.slots)
-	for i := 0; i < w.slots; i++ {
-		w.free <- struct{}{}
-	}
-	w.rep = &reporter{api: w.api, wake: make(chan struct{}, 1), onResult: func(res wire.ReportResult) {
-		if w.onDone != nil {
-			w.onDone(res)
-		}
-		w.free <- struct{}{}
-	}}
-	go w.rep.run(ctx)
+	var done []wire.Report // completions of the jobs held: they free their slots when acknowledged
 	backoff := 10 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-w.free:
-		}
-		n := 1
-	more:
-		for n < w.slots {
-			select {
-			case <-w.free:
-				n++
-			default:
-				break more
-			}
-		}
+	for ctx.Err() == nil {
 		var lr wire.LeaseResponse
-		err := w.api.call(ctx, "/v1/worker/lease", wire.LeaseRequest{Max: n, WaitMs: 20000}, &lr)
-		for i := len(lr.Jobs); i < n; i++ {
-			w.free <- struct{}{}
+		err := w.api.call(ctx, "/v1/worker/lease", wire.LeaseRequest{Max: w.slots, WaitMs: 20000, Reports: done}, &lr)
+		if err == nil && len(lr.Results) != len(done) {
+			err = fmt.Errorf("%d results for %d reports", len(lr.Results), len(done))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			time.Sleep(backoff)
+			time.Sleep(backoff) // the completions go again: the broker dedupes them
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		for _, res := range lr.Results {
+			if w.onDone != nil {
+				w.onDone(res)
+			}
+		}
+		done = done[:0]
 		now := time.Now()
 		for i := range lr.Jobs {
 			j := &lr.Jobs[i]
 			if w.onStart != nil {
 				w.onStart(j, now)
 			}
-			w.rep.add(wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease})
+			done = append(done, wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease})
 		}
 	}
-}
-
-// reporter is the worker package's report batching: while one batch is in
-// flight the next accumulates.
-type reporter struct {
-	api      *workerAPI
-	onResult func(wire.ReportResult)
-	mu       sync.Mutex
-	pending  []wire.Report
-	wake     chan struct{}
-}
-
-func (r *reporter) add(rep wire.Report) {
-	r.mu.Lock()
-	r.pending = append(r.pending, rep)
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *reporter) run(ctx context.Context) {
-	for {
-		r.mu.Lock()
-		batch := r.pending
-		r.pending = nil
-		r.mu.Unlock()
-		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-r.wake:
-			}
-			continue
-		}
-		for {
-			var out wire.ReportResults
-			err := r.api.call(ctx, "/v1/worker/report", wire.ReportBatch{Reports: batch}, &out)
-			if err == nil && len(out.Results) == len(batch) {
-				for _, res := range out.Results {
-					if r.onResult != nil {
-						r.onResult(res)
-					}
-				}
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	return nil
 }
 
 // pool is a set of no-op workers serving noopModel.

@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// submitScript stores queued jobs of one shard and puts each in its user's
+// queue, publishing one wake-up per model it queued.
+// KEYS per job: job  rotation  user-queue  depth
+// ARGV now max_queue, then per job: id model user max_tokens prompt_bytes eligible payload reserved max_coef
+// returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
+var submitScript = redis.NewScript(`
+local now, maxq = ARGV[1], tonumber(ARGV[2])
+local out, woke = {}, {}
+for i = 0, #KEYS / 4 - 1 do
+  local jk, rot, uq, dk = KEYS[i*4+1], KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4]
+  local a = 2 + i * 9
+  local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
+  if redis.call('EXISTS', jk) == 1 then
+    out[i+1] = {0, 0}
+  else
+    local depth = redis.call('INCR', dk)
+    if maxq > 0 and depth > maxq then
+      redis.call('DECR', dk)
+      out[i+1] = {-1, depth - 1}
+    else
+      redis.call('HSET', jk, 'id', id, 'state', 'queued', 'model', model, 'user', user,
+        'max', ARGV[a+4], 'pb', ARGV[a+5], 'elig', ARGV[a+6], 'payload', ARGV[a+7], 'created', now,
+        'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[a+8], 'mcoef', ARGV[a+9])
+      local n = redis.call('RPUSH', uq, id)
+      if n == 1 then redis.call('RPUSH', rot, user) end
+      woke[model] = true
+      out[i+1] = {1, n - 1}
+    end
+  end
+end
+for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', m) end
+return out
+`)
+
+// submitChunk is the most jobs one submit script stores: a script blocks
+// Redis while it runs.
+const submitChunk = 128
+
+// SubmitOutcome is what storing one job did: its position in its user's
+// queue, or ErrBusy (Position is then the queue depth) or another error.
+type SubmitOutcome struct {
+	Position int
+	Err      error
+}
+
+// Submit stores a validated job as queued. It returns the job's position in
+// its user's queue. Submitting the same id again changes nothing.
+func (s *Store) Submit(ctx context.Context, r *wire.SubmitRequest) (int, error) {
+	o := s.SubmitMany(ctx, []*wire.SubmitRequest{r}, nil)[0]
+	return o.Position, o.Err
+}
+
+// SubmitMany stores validated jobs in one pipelined round trip: one script
+// per shard (and per submitChunk jobs), so a batch costs Redis one call,
+// not one per job. reserved[i] (nil: none) is job i's ledger reservation:
+// when it ends, it is queued for the settler. Each job's outcome is what
+// Submit would return for it.
+func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, reserved []int64) []SubmitOutcome {
+	out := make([]SubmitOutcome, len(reqs))
+	byShard := map[int][]int{}
+	var order []int
+	for i, r := range reqs {
+		shard := wire.ShardOf(r.Model)
+		if _, ok := byShard[shard]; !ok {
+			order = append(order, shard)
+		}
+		byShard[shard] = append(byShard[shard], i)
+	}
+	var calls []scriptCall
+	var members [][]int
+	now := s.now()
+	for _, shard := range order {
+		idx := byShard[shard]
+		for len(idx) > 0 {
+			part := idx[:min(len(idx), submitChunk)]
+			idx = idx[len(part):]
+			keys := make([]string, 0, 4*len(part))
+			args := make([]any, 0, 2+9*len(part))
+			args = append(args, now, s.cfg.MaxQueue)
+			for _, i := range part {
+				r := reqs[i]
+				var rsv int64
+				if reserved != nil {
+					rsv = reserved[i]
+				}
+				keys = append(keys, jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model))
+				args = append(args, r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, joinComma(r.Eligible), r.Payload, rsv, maxCoef(r))
+			}
+			calls = append(calls, scriptCall{submitScript, keys, args})
+			members = append(members, part)
+		}
+	}
+	cmds, _ := s.runScripts(ctx, calls)
+	for k, c := range cmds {
+		v, err := c.Slice()
+		for n, i := range members[k] {
+			if err == nil && n >= len(v) {
+				err = fmt.Errorf("submit script answered %d of %d jobs", len(v), len(members[k]))
+			}
+			if err != nil {
+				out[i].Err = fmt.Errorf("submit %s: %w", reqs[i].ID, err)
+				continue
+			}
+			res, _ := v[n].([]any)
+			if len(res) != 2 {
+				out[i].Err = fmt.Errorf("submit %s: malformed script reply", reqs[i].ID)
+				continue
+			}
+			code, pos := atoi(res[0]), atoi(res[1])
+			out[i].Position = pos
+			if code == -1 {
+				out[i].Err = ErrBusy
+			}
+		}
+	}
+	return out
+}
