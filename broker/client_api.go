@@ -192,8 +192,8 @@ func (b *Broker) submitOpen(w http.ResponseWriter) bool {
 }
 
 // submitJobs validates, reserves and stores jobs, one result per job: the
-// valid ones are stored together (Store.SubmitMany), and the long-polls of
-// each model that got a job are woken once.
+// valid ones are stored together (Store.SubmitMany), and one waiting
+// long-poll is woken per job stored.
 func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []wire.SubmitResult {
 	out := make([]wire.SubmitResult, len(reqs))
 	fail := func(i int, e *wire.Error) { out[i] = wire.SubmitResult{Error: e, Status: e.Status} }
@@ -218,7 +218,11 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		}
 		ok, at = append(ok, req), append(at, i)
 	}
-	woke := map[string]bool{}
+	type wakeup struct {
+		jobs     int
+		eligible map[string]bool
+	}
+	wakes := map[string]*wakeup{}
 	for k, o := range b.store.SubmitMany(ctx, ok, reserved) {
 		req, i := ok[k], at[k]
 		if o.Err != nil && reserved != nil && reserved[k] > 0 {
@@ -232,11 +236,20 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 			fail(i, b.internalErr("submit", o.Err))
 		default:
 			out[i].SubmitResponse = wire.SubmitResponse{JobID: req.ID, Position: o.Position}
-			if !woke[req.Model] {
-				woke[req.Model] = true
-				b.notify.notify(req.Model)
+			wk := wakes[req.Model]
+			if wk == nil {
+				wk = &wakeup{eligible: map[string]bool{}}
+				wakes[req.Model] = wk
+			}
+			wk.jobs++
+			for _, e := range req.Eligible {
+				wk.eligible[e] = true
 			}
 		}
+	}
+	// One waiting long-poll per job stored, the jobs' eligible workers' first.
+	for m, wk := range wakes {
+		b.notify.wake(m, wk.jobs, wk.eligible)
 	}
 	return out
 }

@@ -1,34 +1,93 @@
 package broker
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
-// notifier wakes lease long-polls waiting for a model's queue. It is a
-// broadcast: notify closes the model's current channel and makes a new one.
+// notifier wakes lease long-polls waiting for a model's queue. A submit
+// wakes as many waiting polls as it queued jobs, oldest waiter first and
+// workers the jobs are sealed to before others, so a burst of small
+// batches does not wake every idle worker for every job; requeues and other
+// brokers' submits wake them all.
 type notifier struct {
-	mu sync.Mutex
-	ch map[string]chan struct{}
+	mu      sync.Mutex
+	waiting map[string][]*waiter // model -> polls waiting, oldest first
 }
 
-func newNotifier() *notifier { return &notifier{ch: map[string]chan struct{}{}} }
+// waiter is one long-poll waiting on one or more models.
+type waiter struct {
+	worker string
+	models []string
+	ch     chan struct{} // gets a value when woken
+}
 
-// wait returns a channel closed at the next notify of model.
-func (n *notifier) wait(model string) <-chan struct{} {
+func newNotifier() *notifier { return &notifier{waiting: map[string][]*waiter{}} }
+
+// wait registers a poll of worker on models; its channel gets a value at a
+// wake-up. The caller must call leave when it stops waiting.
+func (n *notifier) wait(worker string, models []string) *waiter {
+	w := &waiter{worker: worker, models: models, ch: make(chan struct{}, 1)}
+	n.mu.Lock()
+	for _, m := range models {
+		n.waiting[m] = append(n.waiting[m], w)
+	}
+	n.mu.Unlock()
+	return w
+}
+
+// leave unregisters w.
+func (n *notifier) leave(w *waiter) {
+	n.mu.Lock()
+	n.removeLocked(w)
+	n.mu.Unlock()
+}
+
+func (n *notifier) removeLocked(w *waiter) {
+	for _, m := range w.models {
+		q := n.waiting[m]
+		if i := slices.Index(q, w); i >= 0 {
+			q = slices.Delete(q, i, i+1)
+		}
+		if len(q) == 0 {
+			delete(n.waiting, m)
+		} else {
+			n.waiting[m] = q
+		}
+	}
+}
+
+// notify wakes every poll waiting on model.
+func (n *notifier) notify(model string) { n.wake(model, -1, nil) }
+
+// wake wakes up to count polls waiting on model (all when count < 0):
+// those of the eligible workers first (when the jobs name any), then the
+// longest waiting.
+func (n *notifier) wake(model string, count int, eligible map[string]bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	c := n.ch[model]
-	if c == nil {
-		c = make(chan struct{})
-		n.ch[model] = c
+	q := n.waiting[model]
+	if count < 0 || count >= len(q) {
+		count = len(q)
 	}
-	return c
-}
-
-func (n *notifier) notify(model string) {
-	n.mu.Lock()
-	c := n.ch[model]
-	delete(n.ch, model)
-	n.mu.Unlock()
-	if c != nil {
-		close(c)
+	var picked []*waiter
+	if len(eligible) > 0 {
+		for _, w := range q {
+			if len(picked) < count && eligible[w.worker] {
+				picked = append(picked, w)
+			}
+		}
+	}
+	for _, w := range q {
+		if len(picked) < count && !slices.Contains(picked, w) {
+			picked = append(picked, w)
+		}
+	}
+	for _, w := range picked {
+		n.removeLocked(w)
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
 	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strings"
 
 	"errors"
 	"github.com/cocoon-network/cocoon/internal/obs"
@@ -130,13 +131,21 @@ func (b *Broker) Start(ctx context.Context) {
 	}
 }
 
-// listen relays other brokers' submit notifications to local long-polls.
+// listen relays other brokers' submit notifications ("origin|model") to
+// local long-polls, waking every poll on the model; its own were handled
+// when the jobs were stored.
 func (b *Broker) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		ps := b.cfg.Redis.Subscribe(ctx, notifyChannel)
 		ch := ps.Channel()
 		for m := range ch {
-			b.notify.notify(m.Payload)
+			origin, model, ok := strings.Cut(m.Payload, "|")
+			if !ok {
+				model = m.Payload
+			} else if origin == b.store.origin {
+				continue
+			}
+			b.notify.notify(model)
 		}
 		ps.Close()
 		select {

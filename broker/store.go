@@ -58,14 +58,15 @@ func (c *StoreConfig) setDefaults() {
 // Store is the job state machine in Redis. Every transition is one Lua
 // script on one shard's keys, idempotent where a worker may repeat it.
 type Store struct {
-	rdb redis.UniversalClient
-	cfg StoreConfig
+	rdb    redis.UniversalClient
+	cfg    StoreConfig
+	origin string // tags this broker's submit notifications
 }
 
 // NewStore returns a Store on rdb (a *redis.Client or *redis.ClusterClient).
 func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
 	cfg.setDefaults()
-	return &Store{rdb: rdb, cfg: cfg}
+	return &Store{rdb: rdb, cfg: cfg, origin: randHex(8)}
 }
 
 // Sentinel errors of the store. Worker-facing ones map to wire codes.
@@ -194,10 +195,20 @@ func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wir
 // LeaseAt is Lease for a worker charging coef (1000 = 1.0× the model
 // price); the job records it for billing.
 func (s *Store) LeaseAt(ctx context.Context, model, worker string, max, coef int) ([]wire.LeasedJob, error) {
+	c := s.leaseCall(model, worker, max, coef)
+	return s.leased(model, c.script.Run(ctx, s.rdb, c.keys, c.args...))
+}
+
+func (s *Store) leaseCall(model, worker string, max, coef int) scriptCall {
 	shard := wire.ShardOf(model)
-	v, err := leaseScript.Run(ctx, s.rdb,
-		[]string{shardPrefix(shard), rotationKey(shard, model), leasesKey(shard), depthKey(shard, model)},
-		model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max+16, s.cfg.MaxUserJobs, coef).Slice()
+	return scriptCall{script: leaseScript, once: true,
+		keys: []string{shardPrefix(shard), rotationKey(shard, model), leasesKey(shard), depthKey(shard, model)},
+		args: []any{model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max + 16, s.cfg.MaxUserJobs, coef}}
+}
+
+// leased decodes a lease script's reply.
+func (s *Store) leased(model string, cmd *redis.Cmd) ([]wire.LeasedJob, error) {
+	v, err := cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", model, err)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -22,6 +23,7 @@ type scriptCall struct {
 	script *redis.Script
 	keys   []string
 	args   []any
+	once   bool // not idempotent: never run twice (a lease)
 }
 
 // reportCall builds the script call a report makes (validated already).
@@ -32,17 +34,17 @@ func (s *Store) reportCall(worker string, r *wire.Report) (scriptCall, error) {
 	}
 	switch r.Kind {
 	case wire.ReportChunk:
-		return scriptCall{chunkScript, []string{jobKey(shard, r.Job), eventsKey(shard, r.Job)},
-			[]any{worker, r.Lease, r.Seq, r.Data, r.Tokens}}, nil
+		return scriptCall{script: chunkScript, keys: []string{jobKey(shard, r.Job), eventsKey(shard, r.Job)},
+			args: []any{worker, r.Lease, r.Seq, r.Data, r.Tokens}}, nil
 	case wire.ReportExtend:
-		return scriptCall{extendScript, []string{jobKey(shard, r.Job), leasesKey(shard)},
-			[]any{worker, r.Lease, s.now(), s.cfg.Lease.Milliseconds(), r.Job}}, nil
+		return scriptCall{script: extendScript, keys: []string{jobKey(shard, r.Job), leasesKey(shard)},
+			args: []any{worker, r.Lease, s.now(), s.cfg.Lease.Milliseconds(), r.Job}}, nil
 	case wire.ReportComplete:
-		return scriptCall{completeScript, []string{shardPrefix(shard), leasesKey(shard), jobKey(shard, r.Job), eventsKey(shard, r.Job)},
-			[]any{worker, s.cfg.Retention.Milliseconds(), r.Job, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt}}, nil
+		return scriptCall{script: completeScript, keys: []string{shardPrefix(shard), leasesKey(shard), jobKey(shard, r.Job), eventsKey(shard, r.Job)},
+			args: []any{worker, s.cfg.Retention.Milliseconds(), r.Job, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt}}, nil
 	case wire.ReportFail:
-		return scriptCall{failScript, []string{shardPrefix(shard), jobKey(shard, r.Job)},
-			[]any{worker, r.Lease, r.Job, r.Error, b2i(r.Retryable), s.now(), s.cfg.MaxAttempts,
+		return scriptCall{script: failScript, keys: []string{shardPrefix(shard), jobKey(shard, r.Job)},
+			args: []any{worker, r.Lease, r.Job, r.Error, b2i(r.Retryable), s.now(), s.cfg.MaxAttempts,
 				s.cfg.Backoff.Milliseconds(), s.cfg.MaxBackoff.Milliseconds(), s.cfg.Retention.Milliseconds()}}, nil
 	}
 	return scriptCall{}, fmt.Errorf("unknown report kind %q", r.Kind)
@@ -53,6 +55,23 @@ func (s *Store) reportCall(worker string, r *wire.Report) (scriptCall, error) {
 // connection). Consecutive completions of one shard share one script call.
 // Each report's outcome is what its single-report method would return.
 func (s *Store) ApplyReports(ctx context.Context, worker string, reps []*wire.Report) []ReportOutcome {
+	out, _ := s.applyReports(ctx, worker, reps, nil)
+	return out
+}
+
+// ApplyReportsThenLease applies reports as ApplyReports does, then leases
+// as LeaseAt does, in the same round trip.
+func (s *Store) ApplyReportsThenLease(ctx context.Context, worker string, reps []*wire.Report, model string, max, coef int) ([]ReportOutcome, []wire.LeasedJob, error) {
+	lc := s.leaseCall(model, worker, max, coef)
+	out, cmd := s.applyReports(ctx, worker, reps, &lc)
+	if cmd == nil {
+		return out, nil, errors.New("lease was not run")
+	}
+	jobs, err := s.leased(model, cmd)
+	return out, jobs, err
+}
+
+func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Report, then *scriptCall) ([]ReportOutcome, *redis.Cmd) {
 	out := make([]ReportOutcome, len(reps))
 	var calls []scriptCall
 	var members [][]int // the reports each call answers
@@ -71,7 +90,14 @@ func (s *Store) ApplyReports(ctx context.Context, worker string, reps []*wire.Re
 		}
 		calls, members = append(calls, c), append(members, []int{i})
 	}
+	if then != nil {
+		calls = append(calls, *then)
+	}
 	cmds, _ := s.runScripts(ctx, calls)
+	var thenCmd *redis.Cmd
+	if then != nil {
+		thenCmd, cmds = cmds[len(cmds)-1], cmds[:len(cmds)-1]
+	}
 	for k, c := range cmds {
 		v, cerr := c.Result()
 		for n, i := range members[k] {
@@ -94,26 +120,44 @@ func (s *Store) ApplyReports(ctx context.Context, worker string, reps []*wire.Re
 			}
 		}
 	}
-	return out
+	return out, thenCmd
 }
 
 // completeChunk is the most completions one script call finishes.
 const completeChunk = 128
 
 // runScripts runs calls (a nil script is skipped and gets a nil command) in
-// one pipelined round trip by SHA, loading the scripts and running them
-// again if Redis does not know one (after a restart or a SCRIPT FLUSH).
+// one pipelined round trip by SHA. If Redis does not know a script (after a
+// restart or a SCRIPT FLUSH) it loads them and runs again the calls from the
+// first refused one on, except calls marked once that did run.
 func (s *Store) runScripts(ctx context.Context, calls []scriptCall) ([]*redis.Cmd, error) {
 	cmds, err := s.pipeline(ctx, calls)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		seen := map[*redis.Script]bool{}
-		for _, c := range calls {
-			if c.script != nil && !seen[c.script] {
-				seen[c.script] = true
-				c.script.Load(ctx, s.rdb)
-			}
+	if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") {
+		return cmds, err
+	}
+	first := -1
+	again := make([]scriptCall, len(calls))
+	for i, c := range calls {
+		refused := cmds[i] != nil && cmds[i].Err() != nil && strings.Contains(cmds[i].Err().Error(), "NOSCRIPT")
+		if refused && first < 0 {
+			first = i
 		}
-		cmds, err = s.pipeline(ctx, calls)
+		if first >= 0 && c.script != nil && (refused || !c.once) {
+			again[i] = c
+		}
+	}
+	seen := map[*redis.Script]bool{}
+	for _, c := range again {
+		if c.script != nil && !seen[c.script] {
+			seen[c.script] = true
+			c.script.Load(ctx, s.rdb)
+		}
+	}
+	redo, err := s.pipeline(ctx, again)
+	for i, c := range redo {
+		if c != nil {
+			cmds[i] = c
+		}
 	}
 	return cmds, err
 }

@@ -10,16 +10,17 @@ import (
 )
 
 // submitScript stores queued jobs of one shard and puts each in its user's
-// queue, publishing one wake-up per model it queued.
+// queue, publishing one wake-up per model it queued ("origin|model": a
+// broker ignores its own).
 // KEYS per job: job  rotation  user-queue  depth
-// ARGV now max_queue, then per job: id model user max_tokens prompt_bytes eligible payload reserved max_coef
+// ARGV now max_queue origin, then per job: id model user max_tokens prompt_bytes eligible payload reserved max_coef
 // returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
-local now, maxq = ARGV[1], tonumber(ARGV[2])
+local now, maxq, origin = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out, woke = {}, {}
 for i = 0, #KEYS / 4 - 1 do
   local jk, rot, uq, dk = KEYS[i*4+1], KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4]
-  local a = 2 + i * 9
+  local a = 3 + i * 9
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   if redis.call('EXISTS', jk) == 1 then
     out[i+1] = {0, 0}
@@ -39,7 +40,7 @@ for i = 0, #KEYS / 4 - 1 do
     end
   end
 end
-for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', m) end
+for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
 return out
 `)
 
@@ -86,8 +87,8 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 			part := idx[:min(len(idx), submitChunk)]
 			idx = idx[len(part):]
 			keys := make([]string, 0, 4*len(part))
-			args := make([]any, 0, 2+9*len(part))
-			args = append(args, now, s.cfg.MaxQueue)
+			args := make([]any, 0, 3+9*len(part))
+			args = append(args, now, s.cfg.MaxQueue, s.origin)
 			for _, i := range part {
 				r := reqs[i]
 				var rsv int64
@@ -97,7 +98,7 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 				keys = append(keys, jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model))
 				args = append(args, r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, joinComma(r.Eligible), r.Payload, rsv, maxCoef(r))
 			}
-			calls = append(calls, scriptCall{submitScript, keys, args})
+			calls = append(calls, scriptCall{script: submitScript, keys: keys, args: args})
 			members = append(members, part)
 		}
 	}

@@ -175,35 +175,68 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		return
 	}
 	ctx := r.Context()
-	var results []wire.ReportResult
-	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
-	if len(req.Reports) > 0 {
-		results = b.applyReports(ctx, wi, req.Reports)
-		wait = 0 // the worker waits for these results: answer at once
-	}
 	b.polls.Add(1)
 	defer b.polls.Done()
+	if len(req.Reports) > 0 {
+		// The worker waits for these results: answer at once, leasing in
+		// the same Redis round trip as the reports.
+		var jobs []wire.LeasedJob
+		var err error
+		results := b.applyReports(ctx, wi, req.Reports, func(reps []*wire.Report) []ReportOutcome {
+			if b.draining.Load() || wi.Draining || len(wi.Models) == 0 {
+				return b.store.ApplyReports(ctx, wi.ID, reps)
+			}
+			var out []ReportOutcome
+			out, jobs, err = b.store.ApplyReportsThenLease(ctx, wi.ID, reps, wi.Models[0].Name, req.Max, wi.PriceCoef)
+			return out
+		})
+		if err == nil && len(jobs) < req.Max && len(wi.Models) > 1 {
+			var more []wire.LeasedJob
+			more, err = b.leaseAny(ctx, &WorkerInfo{ID: wi.ID, Models: wi.Models[1:], PriceCoef: wi.PriceCoef}, req.Max-len(jobs))
+			jobs = append(jobs, more...)
+		}
+		if err != nil {
+			b.log.Warn("lease with reports", "worker", wi.ID, "err", err)
+		}
+		b.sendLeased(w, wi, jobs, results)
+		return
+	}
+	var results []wire.ReportResult
+	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
 	deadline := time.Now().Add(wait)
 	for {
 		if b.draining.Load() || wi.Draining {
 			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}, Results: results})
 			return
 		}
-		waits := make([]<-chan struct{}, 0, len(wi.Models))
-		for _, m := range wi.Models {
-			waits = append(waits, b.notify.wait(m.Name))
+		models := make([]string, len(wi.Models))
+		for i, m := range wi.Models {
+			models[i] = m.Name
 		}
+		wt := b.notify.wait(wi.ID, models)
 		jobs, err := b.leaseAny(ctx, wi, req.Max)
 		if err != nil && results == nil {
+			b.notify.leave(wt)
 			b.internal(w, "lease", err)
 			return
 		}
 		left := time.Until(deadline)
 		if len(jobs) > 0 || left <= 0 || err != nil {
+			b.notify.leave(wt)
 			b.sendLeased(w, wi, jobs, results)
 			return
 		}
-		if !waitAny(ctx, waits, min(left, 200*time.Millisecond)) {
+		// Woken by a submit, or look again after a while: a wake-up may go
+		// to another poll that then finds nothing it may run.
+		t := time.NewTimer(min(left, 200*time.Millisecond))
+		select {
+		case <-ctx.Done():
+		case <-wt.ch:
+		case <-t.C:
+		}
+		t.Stop()
+		b.notify.leave(wt)
+		if ctx.Err() != nil {
 			return
 		}
 	}
@@ -239,35 +272,6 @@ func (b *Broker) sendLeased(w http.ResponseWriter, wi *WorkerInfo, jobs []wire.L
 	}
 }
 
-func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	// A goroutine per channel would be costly; models per worker are few, so
-	// fan in with a small select loop over a merged channel.
-	merged := make(chan struct{}, 1)
-	done := make(chan struct{})
-	defer close(done)
-	for _, c := range chans {
-		go func(c <-chan struct{}) {
-			select {
-			case <-c:
-				select {
-				case merged <- struct{}{}:
-				default:
-				}
-			case <-done:
-			}
-		}(c)
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-merged:
-	case <-t.C:
-	}
-	return true
-}
-
 // maxReportBatch bounds the reports of one request.
 const maxReportBatch = 4096
 
@@ -280,12 +284,15 @@ func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *Worker
 		badRequest(w, "reports", "at most %d reports per batch", maxReportBatch)
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.ReportResults{Results: b.applyReports(r.Context(), wi, batch.Reports)})
+	results := b.applyReports(r.Context(), wi, batch.Reports, func(reps []*wire.Report) []ReportOutcome {
+		return b.store.ApplyReports(r.Context(), wi.ID, reps)
+	})
+	writeJSON(w, http.StatusOK, wire.ReportResults{Results: results})
 }
 
-// applyReports checks and applies a worker's reports in order, one result
-// per report.
-func (b *Broker) applyReports(ctx context.Context, wi *WorkerInfo, reps []wire.Report) []wire.ReportResult {
+// applyReports checks a worker's reports and applies the valid ones in
+// order with apply, one result per report.
+func (b *Broker) applyReports(ctx context.Context, wi *WorkerInfo, reps []wire.Report, apply func([]*wire.Report) []ReportOutcome) []wire.ReportResult {
 	out := make([]wire.ReportResult, len(reps))
 	valid := make([]*wire.Report, 0, len(reps))
 	at := make([]int, 0, len(reps))
@@ -304,7 +311,7 @@ func (b *Broker) applyReports(ctx context.Context, wi *WorkerInfo, reps []wire.R
 		valid = append(valid, rep)
 		at = append(at, i)
 	}
-	for k, o := range b.store.ApplyReports(ctx, wi.ID, valid) {
+	for k, o := range apply(valid) {
 		out[at[k]] = resultOf(o.Err)
 		switch {
 		case o.Err != nil:

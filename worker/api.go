@@ -81,10 +81,16 @@ func (a *apiClient) join(ctx context.Context, req *wire.JoinRequest) (*wire.Join
 	return &out, nil
 }
 
-func (a *apiClient) lease(ctx context.Context, max int, waitMs int64) ([]wire.LeasedJob, error) {
+// lease asks for up to max jobs; reports, if any, go with the request
+// (the broker then answers at once) and get their results.
+func (a *apiClient) lease(ctx context.Context, max int, waitMs int64, reports []pendingReport) ([]wire.LeasedJob, []wire.ReportResult, error) {
+	req := wire.LeaseRequest{Max: max, WaitMs: waitMs}
+	for _, p := range reports {
+		req.Reports = append(req.Reports, p.rep)
+	}
 	var out wire.LeaseResponse
-	err := a.call(ctx, "/v1/worker/lease", wire.LeaseRequest{Max: max, WaitMs: waitMs}, &out)
-	return out.Jobs, err
+	err := a.call(ctx, "/v1/worker/lease", req, &out)
+	return out.Jobs, out.Results, err
 }
 
 func (a *apiClient) report(ctx context.Context, reps []wire.Report) ([]wire.ReportResult, error) {
