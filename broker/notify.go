@@ -1,15 +1,16 @@
 package broker
 
 import (
+	"math"
 	"slices"
 	"sync"
 )
 
 // notifier wakes lease long-polls waiting for a model's queue. A submit
-// wakes as many waiting polls as it queued jobs, oldest waiter first and
-// workers the jobs are sealed to before others, so a burst of small
-// batches does not wake every idle worker for every job; requeues and other
-// brokers' submits wake them all.
+// wakes waiting polls until the jobs they ask for cover the jobs it queued,
+// oldest waiter first and workers the jobs are sealed to before others, so
+// a burst of small batches does not wake every idle worker for every job;
+// requeues and other brokers' submits wake them all.
 type notifier struct {
 	mu      sync.Mutex
 	waiting map[string][]*waiter // model -> polls waiting, oldest first
@@ -18,16 +19,18 @@ type notifier struct {
 // waiter is one long-poll waiting on one or more models.
 type waiter struct {
 	worker string
+	max    int // jobs the poll asks for
 	models []string
 	ch     chan struct{} // gets a value when woken
 }
 
 func newNotifier() *notifier { return &notifier{waiting: map[string][]*waiter{}} }
 
-// wait registers a poll of worker on models; its channel gets a value at a
-// wake-up. The caller must call leave when it stops waiting.
-func (n *notifier) wait(worker string, models []string) *waiter {
-	w := &waiter{worker: worker, models: models, ch: make(chan struct{}, 1)}
+// wait registers a poll of worker for up to max jobs on models; its channel
+// gets a value at a wake-up. The caller must call leave when it stops
+// waiting.
+func (n *notifier) wait(worker string, max int, models []string) *waiter {
+	w := &waiter{worker: worker, max: max, models: models, ch: make(chan struct{}, 1)}
 	n.mu.Lock()
 	for _, m := range models {
 		n.waiting[m] = append(n.waiting[m], w)
@@ -60,28 +63,31 @@ func (n *notifier) removeLocked(w *waiter) {
 // notify wakes every poll waiting on model.
 func (n *notifier) notify(model string) { n.wake(model, -1, nil) }
 
-// wake wakes up to count polls waiting on model (all when count < 0):
-// those of the eligible workers first (when the jobs name any), then the
-// longest waiting.
+// wake wakes polls waiting on model until the jobs they ask for cover
+// count jobs (all polls when count < 0): those of the eligible workers
+// first (when the jobs name any), then the longest waiting.
 func (n *notifier) wake(model string, count int, eligible map[string]bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	q := n.waiting[model]
-	if count < 0 || count >= len(q) {
-		count = len(q)
+	if count < 0 {
+		count = math.MaxInt
 	}
 	var picked []*waiter
-	if len(eligible) > 0 {
-		for _, w := range q {
-			if len(picked) < count && eligible[w.worker] {
-				picked = append(picked, w)
-			}
+	covered := 0
+	pick := func(w *waiter) {
+		if covered < count && !slices.Contains(picked, w) {
+			picked = append(picked, w)
+			covered += max(w.max, 1)
 		}
 	}
 	for _, w := range q {
-		if len(picked) < count && !slices.Contains(picked, w) {
-			picked = append(picked, w)
+		if len(eligible) > 0 && eligible[w.worker] {
+			pick(w)
 		}
+	}
+	for _, w := range q {
+		pick(w)
 	}
 	for _, w := range picked {
 		n.removeLocked(w)

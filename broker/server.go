@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"errors"
@@ -112,6 +113,7 @@ func (b *Broker) queueDepths(ctx context.Context) (map[string]float64, error) {
 func (b *Broker) Start(ctx context.Context) {
 	_ = b.reg.refresh(ctx)
 	obs.QueueDepth.SetSource(b.queueDepths)
+	b.checkRedisConfig(ctx)
 	if m := b.cfg.Money; m != nil {
 		// Redis 7.0 can leave a script's MULTI block open in an AOF cut by
 		// a crash and merge later writes into it on the next restart; a
@@ -189,4 +191,18 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	b.polls.Wait()
 	b.log.Info("broker stopped")
 	return err
+}
+
+// checkRedisConfig warns when Redis allocates more for each job's event
+// stream than Cocoon needs (docs/operations.md); a Redis that refuses
+// CONFIG GET is not checked.
+func (b *Broker) checkRedisConfig(ctx context.Context) {
+	v, err := b.cfg.Redis.ConfigGet(ctx, "stream-node-max-bytes").Result()
+	if err != nil {
+		return
+	}
+	if n, err := strconv.Atoi(v["stream-node-max-bytes"]); err == nil && n > 1024 {
+		b.log.Warn("Redis stream-node-max-bytes is over 1024: every job's event stream allocates that much at once; set it to 1024",
+			"stream_node_max_bytes", n)
+	}
 }

@@ -124,8 +124,8 @@ local function runs(f)
   return tonumber(coef) <= tonumber(f[11] or '1000') and
     (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
 end
-local out = {}
-local scanned = 0
+local out, leased = {}, {}
+local scanned, taken = 0, 0
 while #out < max and scanned < maxScan do
   -- The user at the head of the rotation takes its turn and goes to the
   -- tail (it leaves the rotation below if its queue runs empty).
@@ -157,7 +157,7 @@ while #out < max and scanned < maxScan do
     if redis.call('LLEN', uq) == 0 then redis.call('RPOP', KEYS[2]) end
   end
   if id then
-    redis.call('DECR', KEYS[4])
+    taken = taken + 1
     if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
       local jk = prefix .. 'job:' .. id
       local attempts = tonumber(f[2] or '0') + 1
@@ -170,7 +170,8 @@ while #out < max and scanned < maxScan do
       end
       redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline,
         'attempts', attempts, 'achunks', 0, 'ltok', f[5] or '0', 'run', run, 'coef', coef, 'pcoef', f[9] or coef)
-      redis.call('ZADD', KEYS[3], deadline, id)
+      table.insert(leased, deadline)
+      table.insert(leased, id)
       local ev = prefix .. 'ev:' .. id
       redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
       local chunks = {}
@@ -184,6 +185,8 @@ while #out < max and scanned < maxScan do
     end
   end
 end
+if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
+if #leased > 0 then redis.call('ZADD', KEYS[3], unpack(leased)) end
 return out
 `)
 
@@ -271,7 +274,7 @@ return {'', ''}
 // returns per job {code, message}
 var completeScript = redis.NewScript(luaHolder + `
 local prefix, leases, worker, ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local out = {}
+local out, ended = {}, {}
 for i = 0, (#KEYS - 2) / 2 - 1 do
   local jk, ev = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local a = 2 + 5 * i
@@ -298,7 +301,7 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
       local k = prefix .. 'urun:' .. f[8]
       if redis.call('HINCRBY', k, f[9], -1) <= 0 then redis.call('HDEL', k, f[9]) end
     end
-    redis.call('ZREM', leases, id)
+    table.insert(ended, id)
     redis.call('XADD', ev, '*', 't', 'segment', 'w', worker, 'g', f[4] or '0', 'pt', pt, 'ct', ct, 'r', rcpt)
     redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total)
     redis.call('PEXPIRE', jk, ttl)
@@ -306,6 +309,7 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
     out[i + 1] = {'', ''}
   end
 end
+if #ended > 0 then redis.call('ZREM', leases, unpack(ended)) end
 return out
 `)
 

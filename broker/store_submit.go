@@ -17,7 +17,7 @@ import (
 // returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
 local now, maxq, origin = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local out, woke = {}, {}
+local out, woke, depth, added = {}, {}, {}, {}
 for i = 0, #KEYS / 4 - 1 do
   local jk, rot, uq, dk = KEYS[i*4+1], KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4]
   local a = 3 + i * 9
@@ -25,11 +25,14 @@ for i = 0, #KEYS / 4 - 1 do
   if redis.call('EXISTS', jk) == 1 then
     out[i+1] = {0, 0}
   else
-    local depth = redis.call('INCR', dk)
-    if maxq > 0 and depth > maxq then
-      redis.call('DECR', dk)
-      out[i+1] = {-1, depth - 1}
+    if not depth[dk] then
+      depth[dk] = tonumber(redis.call('GET', dk) or '0')
+      added[dk] = 0
+    end
+    if maxq > 0 and depth[dk] >= maxq then
+      out[i+1] = {-1, depth[dk]}
     else
+      depth[dk], added[dk] = depth[dk] + 1, added[dk] + 1
       redis.call('HSET', jk, 'id', id, 'state', 'queued', 'model', model, 'user', user,
         'max', ARGV[a+4], 'pb', ARGV[a+5], 'elig', ARGV[a+6], 'payload', ARGV[a+7], 'created', now,
         'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[a+8], 'mcoef', ARGV[a+9])
@@ -39,6 +42,9 @@ for i = 0, #KEYS / 4 - 1 do
       out[i+1] = {1, n - 1}
     end
   end
+end
+for dk, n in pairs(added) do
+  if n > 0 then redis.call('INCRBY', dk, n) end
 end
 for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
 return out

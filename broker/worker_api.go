@@ -213,7 +213,7 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		for i, m := range wi.Models {
 			models[i] = m.Name
 		}
-		wt := b.notify.wait(wi.ID, models)
+		wt := b.notify.wait(wi.ID, req.Max, models)
 		jobs, err := b.leaseAny(ctx, wi, req.Max)
 		if err != nil && results == nil {
 			b.notify.leave(wt)

@@ -143,3 +143,60 @@ func BenchmarkHTTPLeaseReport(b *testing.B) {
 		done += len(lr.Jobs)
 	}
 }
+
+// BenchmarkRedisPerJob: the job store's Redis cost per job, batched as the
+// broker batches (submit 32 at a time, lease 10, complete those 10 in one
+// call), from Redis's own accounting (INFO commandstats): script µs per
+// job for each stage, and all Redis CPU per job.
+func BenchmarkRedisPerJob(b *testing.B) {
+	be, br := benchEnv(b)
+	st := br.Store()
+	ctx := context.Background()
+	scriptUs := func() float64 {
+		info, _ := be.rdb.Info(ctx, "commandstats").Result()
+		u := parseUsage(info)
+		return u.stats["evalsha"][1] + u.stats["eval"][1]
+	}
+	u0 := be.redisUsage(ctx)
+	var submitUs, leaseUs, completeUs float64
+	for done := 0; done < b.N; {
+		n := min(32, b.N-done)
+		reqs := make([]*wire.SubmitRequest, n)
+		for i := range reqs {
+			reqs[i] = submitReq(fmt.Sprintf("u%d", i), time.Now())
+		}
+		t := scriptUs()
+		for _, o := range st.SubmitMany(ctx, reqs, nil) {
+			if o.Err != nil {
+				b.Fatal(o.Err)
+			}
+		}
+		submitUs += scriptUs() - t
+		for left := n; left > 0; {
+			t = scriptUs()
+			jobs, err := st.Lease(ctx, noopModel, "w1", 10)
+			if err != nil || len(jobs) == 0 {
+				b.Fatalf("lease: %d jobs, %v", len(jobs), err)
+			}
+			leaseUs += scriptUs() - t
+			reps := make([]*wire.Report, len(jobs))
+			for i, j := range jobs {
+				reps[i] = &wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease}
+			}
+			t = scriptUs()
+			for _, o := range st.ApplyReports(ctx, "w1", reps) {
+				if o.Err != nil {
+					b.Fatal(o.Err)
+				}
+			}
+			completeUs += scriptUs() - t
+			left -= len(jobs)
+		}
+		done += n
+	}
+	u := be.redisUsage(ctx)
+	b.ReportMetric(submitUs/float64(b.N), "submit-µs/job")
+	b.ReportMetric(leaseUs/float64(b.N), "lease-µs/job")
+	b.ReportMetric(completeUs/float64(b.N), "complete-µs/job")
+	b.ReportMetric((u.cpu-u0.cpu)*1e6/float64(b.N), "redis-cpu-µs/job")
+}

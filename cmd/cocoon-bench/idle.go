@@ -173,11 +173,13 @@ type redisUsage struct {
 }
 
 func (b *bench) redisUsage(ctx context.Context) redisUsage {
+	info, _ := b.rdb.Info(ctx, "cpu", "commandstats").Result()
+	return parseUsage(info)
+}
+
+// parseUsage reads CPU time and command stats from INFO output.
+func parseUsage(info string) redisUsage {
 	u := redisUsage{stats: map[string][2]float64{}, at: time.Now()}
-	info, err := b.rdb.Info(ctx, "cpu", "commandstats").Result()
-	if err != nil {
-		return u
-	}
 	for _, line := range strings.Split(info, "\n") {
 		line = strings.TrimSpace(line)
 		if v, ok := strings.CutPrefix(line, "used_cpu_user:"); ok {

@@ -17,6 +17,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// TunedArgs are the redis-server settings Cocoon's workload wants, for
+// every Redis the project starts (and docker-compose.yml, and
+// docs/operations.md for a Redis of your own): every job has its own event
+// stream, and Redis 7 allocates a new stream's first node at
+// stream-node-max-bytes (4 KiB by default); at 1 KiB creating one costs
+// ~3 µs instead of ~18 µs and ~1.3 KiB instead of ~4.3 KiB.
+var TunedArgs = []string{"--stream-node-max-bytes", "1024"}
+
 // Proc is a running redis-server.
 type Proc struct {
 	URL string
@@ -36,9 +44,10 @@ func Start(ctx context.Context, dir string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-		"--logfile", filepath.Join(dir, "redis.log"))
+		"--logfile", filepath.Join(dir, "redis.log")}, TunedArgs...)
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"github.com/cocoon-network/cocoon/internal/localredis"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -35,9 +36,9 @@ func StartCluster(t testing.TB) *Cluster {
 	for i := 0; i < 3; i++ {
 		dir := t.TempDir()
 		port := strconv.Itoa(FreePort(t))
-		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-			"--cluster-config-file", dir+"/nodes.conf", "--dir", dir, "--save", "", "--appendonly", "no",
-			"--logfile", dir+"/redis.log")
+		cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+			"--cluster-config-file", dir + "/nodes.conf", "--dir", dir, "--save", "", "--appendonly", "no",
+			"--logfile", dir + "/redis.log"}, localredis.TunedArgs...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start cluster node: %v", err)

@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"github.com/cocoon-network/cocoon/internal/localredis"
 	"net"
 	"os"
 	"os/exec"
@@ -71,7 +72,8 @@ func (r *Redis) start() {
 	t := r.t
 	t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", r.Dir, "--save", "", "--logfile", filepath.Join(r.Dir, "redis.log")}
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", r.Dir, "--save", "", "--logfile", filepath.Join(r.Dir, "redis.log")},
+		localredis.TunedArgs...)
 	if r.opts.AOF {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec", "--appendfilename", "appendonly.aof")
 	} else {
