@@ -243,7 +243,7 @@ var chunkScript = redis.NewScript(luaHolder + `
 local bad = holder(KEYS[1], ARGV[1], ARGV[2])
 if bad then return bad end
 local seq = tonumber(ARGV[3])
-local nxt = tonumber(redis.call('HGET', KEYS[1], 'next'))
+local nxt = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
 if seq < nxt then return {'dup', ''} end
 if seq > nxt then return {'conflict', 'sequence gap: next is ' .. nxt} end
 redis.call('XADD', KEYS[2], '*', 't', 'chunk', 's', ARGV[3], 'd', ARGV[4], 'k', ARGV[5])

@@ -14,6 +14,8 @@ import (
 // broker ignores its own).
 // KEYS per job: job  rotation  user-queue  depth
 // ARGV now max_queue origin, then per job: id model user max_tokens prompt_bytes eligible payload reserved max_coef
+// Counters that start at zero (attempts, next, tokens, seg, achunks, pt, ct)
+// are not stored until they change: every reader takes a missing one as 0.
 // returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
 local now, maxq, origin = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -35,7 +37,7 @@ for i = 0, #KEYS / 4 - 1 do
       depth[dk], added[dk] = depth[dk] + 1, added[dk] + 1
       redis.call('HSET', jk, 'id', id, 'state', 'queued', 'model', model, 'user', user,
         'max', ARGV[a+4], 'pb', ARGV[a+5], 'elig', ARGV[a+6], 'payload', ARGV[a+7], 'created', now,
-        'attempts', 0, 'next', 0, 'tokens', 0, 'seg', 0, 'achunks', 0, 'pt', 0, 'ct', 0, 'rsv', ARGV[a+8], 'mcoef', ARGV[a+9])
+        'rsv', ARGV[a+8], 'mcoef', ARGV[a+9])
       local n = redis.call('RPUSH', uq, id)
       if n == 1 then redis.call('RPUSH', rot, user) end
       woke[model] = true
