@@ -10,7 +10,7 @@ const luaRequeue = luaBill + luaUnrun + `
 local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffMs, maxBackoffMs, ttl)
   local jk = prefix .. 'job:' .. id
   local ev = prefix .. 'ev:' .. id
-  local f = redis.call('HMGET', jk, 'state', 'attempts', 'achunks', 'seg')
+  local f = redis.call('HMGET', jk, 'state', 'attempts', 'achunks', 'seg', 'worker')
   redis.call('ZREM', prefix .. 'leases', id)
   if not f[1] then return 'gone' end
   unrun(prefix, jk)
@@ -36,7 +36,7 @@ local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffM
   if delay > maxBackoffMs then delay = maxBackoffMs end
   redis.call('HSET', jk, 'state', 'queued', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
   redis.call('ZADD', prefix .. 'retry', now + delay, id)
-  redis.call('XADD', ev, '*', 't', 'retry', 'e', reason, 'a', attempts)
+  redis.call('XADD', ev, '*', 't', 'retry', 'e', reason, 'a', attempts, 'w', f[5] or '')
   return 'retry'
 end
 `

@@ -163,17 +163,26 @@ while #out < max and scanned < maxScan do
       local attempts = tonumber(f[2] or '0') + 1
       local lease = base .. '.' .. #out
       local deadline = now + leaseMs
-      local run = '0'
+      local set = {'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline, 'attempts', attempts, 'coef', coef}
       if cap > 0 then
-        run = '1'
         redis.call('HINCRBY', urun, user, 1)
+        table.insert(set, 'run')
+        table.insert(set, '1')
       end
-      redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline,
-        'attempts', attempts, 'achunks', 0, 'ltok', f[5] or '0', 'run', run, 'coef', coef, 'pcoef', f[9] or coef)
+      local ev = prefix .. 'ev:' .. id
+      if attempts > 1 then
+        -- A retry: a new segment, which its followers learn of; the
+        -- counters the first attempt has at zero are set.
+        for _, kv in ipairs({'achunks', 0, 'ltok', f[5] or '0', 'pcoef', f[9] or coef}) do table.insert(set, kv) end
+        if cap == 0 then
+          table.insert(set, 'run')
+          table.insert(set, '0')
+        end
+        redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
+      end
+      redis.call('HSET', jk, unpack(set))
       table.insert(leased, deadline)
       table.insert(leased, id)
-      local ev = prefix .. 'ev:' .. id
-      redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
       local chunks = {}
       if tonumber(f[4] or '0') > 0 then
         for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
@@ -302,8 +311,8 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
       if redis.call('HINCRBY', k, f[9], -1) <= 0 then redis.call('HDEL', k, f[9]) end
     end
     table.insert(ended, id)
-    redis.call('XADD', ev, '*', 't', 'segment', 'w', worker, 'g', f[4] or '0', 'pt', pt, 'ct', ct, 'r', rcpt)
-    redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total)
+    -- One event ends the job and its last segment (worker, index, receipt).
+    redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total, 'w', worker, 'g', f[4] or '0', 'r', rcpt)
     redis.call('PEXPIRE', jk, ttl)
     redis.call('PEXPIRE', ev, ttl)
     out[i + 1] = {'', ''}

@@ -219,13 +219,35 @@ func (s *Submitter) follow(ctx context.Context, id, model string, sealed []byte,
 	key := seal.JobKey(s.secret(), id)
 	var text, segment strings.Builder
 	var next uint64
+	addWorker := func(w string) {
+		if w != "" && (len(res.Workers) == 0 || res.Workers[len(res.Workers)-1] != w) {
+			res.Workers = append(res.Workers, w)
+		}
+	}
+	// endSegment checks the receipt of the segment e ends (its worker's
+	// text since the last lease).
+	endSegment := func(e wire.Event) {
+		res.Segments = append(res.Segments, e)
+		addWorker(e.Worker)
+		var cr trust.CheckedReceipt
+		if len(e.Receipt) == 0 {
+			cr.Problem = "segment has no receipt"
+		} else {
+			var cand *wire.Candidate
+			if c, ok := cands[e.Worker]; ok {
+				cand = &c
+			}
+			cr = trust.CheckReceipt(e.Receipt, cand, e.Worker, id, sealed, segment.String())
+		}
+		res.Receipts = append(res.Receipts, cr)
+	}
 	err := s.C.Follow(ctx, id, func(e wire.Event) error {
 		switch e.Type {
 		case wire.EventLeased:
 			if segment.Len() > 0 { // the last worker streamed, then died: no receipt
 				res.Receipts = append(res.Receipts, trust.CheckedReceipt{Problem: "segment cut short by a failed worker: unverified"})
 			}
-			res.Workers = append(res.Workers, e.Worker)
+			addWorker(e.Worker)
 			segment.Reset()
 		case wire.EventChunk:
 			if e.Seq < next {
@@ -244,20 +266,14 @@ func (s *Submitter) follow(ctx context.Context, id, model string, sealed []byte,
 			if onDelta != nil {
 				onDelta(string(plain))
 			}
-		case wire.EventSegment:
-			res.Segments = append(res.Segments, e)
-			var cr trust.CheckedReceipt
-			if len(e.Receipt) == 0 {
-				cr.Problem = "segment has no receipt"
-			} else {
-				var cand *wire.Candidate
-				if c, ok := cands[e.Worker]; ok {
-					cand = &c
-				}
-				cr = trust.CheckReceipt(e.Receipt, cand, e.Worker, id, sealed, segment.String())
-			}
-			res.Receipts = append(res.Receipts, cr)
+		case wire.EventRetry:
+			addWorker(e.Worker) // it ran the job, or tried to, before it failed
+		case wire.EventSegment: // a segment's end, from brokers before the done event carried it
+			endSegment(e)
 		case wire.EventDone:
+			if e.Worker != "" { // the done event ends the last segment too
+				endSegment(e)
+			}
 			res.PromptTokens, res.CompletionTokens = e.PromptTokens, e.CompletionTokens
 		}
 		if e.Terminal() {

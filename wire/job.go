@@ -87,11 +87,11 @@ type Chunk struct {
 
 // Event types on a job's stream.
 const (
-	EventLeased    = "leased"    // a worker took the job (Worker, Attempt)
+	EventLeased    = "leased"    // a retry: a worker took the job again, starting a new segment (Worker, Attempt, Segment)
 	EventChunk     = "chunk"     // Chunk
-	EventSegment   = "segment"   // a worker finished its segment (token counts, Receipt)
-	EventRetry     = "retry"     // the job went back to the queue (Error)
-	EventDone      = "done"      // terminal: token counts
+	EventSegment   = "segment"   // a worker finished a segment (token counts, Receipt); brokers now put it in done
+	EventRetry     = "retry"     // the job went back to the queue (Error; Worker: the one it was taken from)
+	EventDone      = "done"      // terminal: token counts, and the last segment's Worker, Segment and Receipt
 	EventFailed    = "failed"    // terminal: Error
 	EventCancelled = "cancelled" // terminal
 	EventDead      = "dead"      // terminal: retries exhausted (Error)
