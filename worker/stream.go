@@ -12,7 +12,7 @@ const (
 	// chunkLinger is how long a stream's tokens may wait to join one chunk
 	// after its last chunk went out. A stream's first chunk and its last
 	// (before the completion) never wait.
-	chunkLinger = 3 * time.Millisecond
+	chunkLinger = 10 * time.Millisecond
 	// chunkMaxBytes and chunkMaxTokens bound one chunk (the broker takes
 	// 64 KiB and 4,096 tokens).
 	chunkMaxBytes  = 16 << 10
