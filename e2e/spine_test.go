@@ -25,23 +25,25 @@ func TestSpineAnswerEqualsDirectOllama(t *testing.T) {
 
 	msgs := []wire.Message{{Role: "user", Content: "hello"}}
 	var deltas []string
-	res, err := s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:test", MaxTokens: 48,
+	// 240 tokens: a fast stream's tokens join few chunks (one per report
+	// round trip, or 10 ms), so a short answer may come in one piece.
+	res, err := s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:test", MaxTokens: 240,
 		Messages: msgs, Options: detOpts}, func(d string) { deltas = append(deltas, d) })
 	if err != nil {
 		t.Fatalf("ask: %v", err)
 	}
-	want, m := s.Ollama.Direct(t, msgs, 48)
+	want, m := s.Ollama.Direct(t, msgs, 240)
 	if res.Text != want {
 		t.Fatalf("answer through Cocoon differs from Ollama's:\n got %q\nwant %q", res.Text, want)
 	}
 	if len(deltas) < 2 || strings.Join(deltas, "") != want {
 		t.Errorf("answer did not stream in pieces: %d deltas", len(deltas))
 	}
-	if res.PromptTokens != m.PromptEvalCount || res.CompletionTokens != m.EvalCount || m.EvalCount != 48 {
+	if res.PromptTokens != m.PromptEvalCount || res.CompletionTokens != m.EvalCount || m.EvalCount != 240 {
 		t.Errorf("tokens: got %d+%d, Ollama says %d+%d", res.PromptTokens, res.CompletionTokens, m.PromptEvalCount, m.EvalCount)
 	}
 	st, err := s.Broker.Store().Get(ctx, res.JobID)
-	if err != nil || st.State != wire.StateDone || st.CompletionTokens != 48 {
+	if err != nil || st.State != wire.StateDone || st.CompletionTokens != 240 {
 		t.Errorf("job in Redis: %+v, %v", st, err)
 	}
 }
