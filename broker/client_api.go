@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/cocoon-network/cocoon/internal/obs"
@@ -95,13 +94,8 @@ func (b *Broker) validateSubmit(req *wire.SubmitRequest) *wire.Error {
 
 // checkEligible refuses a job sealed only to workers that have left.
 func (b *Broker) checkEligible(req *wire.SubmitRequest) *wire.Error {
-	if len(req.Eligible) == 0 {
+	if len(req.Eligible) == 0 || b.reg.servesAny(req.Eligible, req.Model) {
 		return nil
-	}
-	for _, w := range b.reg.live() {
-		if !w.Draining && slices.Contains(req.Eligible, w.ID) && w.serves(req.Model) {
-			return nil
-		}
 	}
 	return &wire.Error{Code: wire.CodeReseal, Field: "eligible", Status: http.StatusConflict,
 		Message: "none of the workers this job is sealed to is in the pool: seal it again for current candidates"}
@@ -109,22 +103,9 @@ func (b *Broker) checkEligible(req *wire.SubmitRequest) *wire.Error {
 
 // checkCapacity tells an unknown model from a known one nobody can run now.
 func (b *Broker) checkCapacity(model string) *wire.Error {
-	var served []string
-	known := false
-	for _, w := range b.reg.live() {
-		for _, m := range w.Models {
-			if m.Name == model {
-				known = true
-				if !w.Draining {
-					return nil
-				}
-			}
-		}
-		if !w.Draining {
-			for _, m := range w.Models {
-				served = append(served, m.Name)
-			}
-		}
+	ok, known, served := b.reg.capacity(model)
+	if ok {
+		return nil
 	}
 	if known || len(served) == 0 {
 		return &wire.Error{Code: wire.CodeNoCapacity, Status: http.StatusServiceUnavailable, RetryAfterMs: 5000,

@@ -17,7 +17,8 @@ import "strconv"
 //	cocoon:{s<N>}:dead                 list   dead-lettered job ids
 //	cocoon:{s<N>}:settle               list   ended billed jobs the settler has not billed yet
 //	cocoon:{s<N>}:urun:<model>         hash   user -> running jobs of the model (per-user cap)
-//	cocoon:{reg}:workers               hash   worker id -> registration (JSON)
+//	cocoon:{reg}:workers               hash   worker id -> registration (JSON; written at a join)
+//	cocoon:{reg}:status                hash   worker id -> status (JSON: seen, running, draining, loaded; every heartbeat)
 //	cocoon:{reg}:nonce:<hex>           string single-use join nonce (TTL)
 
 func shardPrefix(shard int) string { return "cocoon:{s" + strconv.Itoa(shard) + "}:" }
@@ -38,5 +39,6 @@ func settleKey(shard int) string              { return shardPrefix(shard) + "set
 
 const (
 	workersKey  = "cocoon:{reg}:workers"
+	statusKey   = "cocoon:{reg}:status"
 	noncePrefix = "cocoon:{reg}:nonce:"
 )

@@ -109,9 +109,35 @@ func (r *registry) add(ctx context.Context, w *WorkerInfo) (string, error) {
 	return w.ID + "." + secret, nil
 }
 
+// workerStatus is what a heartbeat changes, kept apart from the
+// registration (keys, quote, models: kilobytes that change only at a join)
+// so heartbeats and refreshes move a few dozen bytes per worker.
+type workerStatus struct {
+	Seen     int64    `json:"s"`
+	Running  int      `json:"r,omitempty"`
+	Draining bool     `json:"d,omitempty"`
+	Loaded   []string `json:"l,omitempty"`
+	Attested int64    `json:"a"` // the registration's AttestedMs: a new one means a new registration
+}
+
+func statusOf(w *WorkerInfo) workerStatus {
+	return workerStatus{Seen: w.SeenMs, Running: w.Running, Draining: w.Draining, Loaded: w.Loaded, Attested: w.AttestedMs}
+}
+
+func (st workerStatus) apply(w *WorkerInfo) {
+	w.SeenMs, w.Running, w.Draining, w.Loaded = st.Seen, st.Running, st.Draining, st.Loaded
+}
+
+// save writes a registration and its status together.
 func (r *registry) save(ctx context.Context, w *WorkerInfo) error {
-	b, _ := json.Marshal(w)
-	return r.rdb.HSet(ctx, workersKey, w.ID, b).Err()
+	reg, _ := json.Marshal(w)
+	st, _ := json.Marshal(statusOf(w))
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, workersKey, w.ID, reg)
+		p.HSet(ctx, statusKey, w.ID, st)
+		return nil
+	})
+	return err
 }
 
 // auth resolves a session token to its worker.
@@ -123,14 +149,21 @@ func (r *registry) auth(ctx context.Context, token string) (*WorkerInfo, bool) {
 	r.mu.RLock()
 	w := r.workers[id]
 	r.mu.RUnlock()
-	if w == nil {
-		b, err := r.rdb.HGet(ctx, workersKey, id).Bytes()
-		if err != nil {
+	if w == nil { // joined through another broker: load it with its status
+		var reg, st *redis.StringCmd
+		if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			reg, st = p.HGet(ctx, workersKey, id), p.HGet(ctx, statusKey, id)
+			return nil
+		}); err != nil && err != redis.Nil {
 			return nil, false
 		}
 		w = &WorkerInfo{}
-		if json.Unmarshal(b, w) != nil {
+		if reg.Err() != nil || json.Unmarshal([]byte(reg.Val()), w) != nil {
 			return nil, false
+		}
+		var ws workerStatus
+		if st.Err() == nil && json.Unmarshal([]byte(st.Val()), &ws) == nil && ws.Attested == w.AttestedMs {
+			ws.apply(w)
 		}
 		r.mu.Lock()
 		r.workers[id] = w
@@ -158,48 +191,131 @@ func (r *registry) touch(ctx context.Context, id string, running int, loaded []s
 	if loaded != nil {
 		w.Loaded = loaded
 	}
-	cp := *w
+	st, _ := json.Marshal(statusOf(w))
 	r.mu.Unlock()
-	return r.save(ctx, &cp)
+	return r.rdb.HSet(ctx, statusKey, id, st).Err()
 }
 
 func (r *registry) remove(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.workers, id)
 	r.mu.Unlock()
-	return r.rdb.HDel(ctx, workersKey, id).Err()
+	return r.forget(ctx, []string{id})
 }
 
-// refresh reloads the pool from Redis and drops workers not seen within the
-// expiry (from memory and Redis).
+// forget deletes registrations and their statuses from Redis.
+func (r *registry) forget(ctx context.Context, ids []string) error {
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, workersKey, ids...)
+		p.HDel(ctx, statusKey, ids...)
+		return nil
+	})
+	return err
+}
+
+// refresh brings the pool up to date with Redis and drops workers not seen
+// within the expiry (from memory and Redis). It reads every worker's status
+// (a few dozen bytes) and the registration only of workers it does not
+// hold yet or that joined again since.
 func (r *registry) refresh(ctx context.Context) error {
-	all, err := r.rdb.HGetAll(ctx, workersKey).Result()
+	all, err := r.rdb.HGetAll(ctx, statusKey).Result()
 	if err != nil {
 		return err
 	}
 	cutoff := r.clock.Now().Add(-r.expiry).UnixMilli()
-	fresh := make(map[string]*WorkerInfo, len(all))
-	var stale []string
-	for id, b := range all {
-		w := &WorkerInfo{}
-		if json.Unmarshal([]byte(b), w) != nil || w.SeenMs < cutoff {
+	statuses := make(map[string]workerStatus, len(all))
+	var stale, load []string
+	r.mu.RLock()
+	for id, raw := range all {
+		var st workerStatus
+		if json.Unmarshal([]byte(raw), &st) != nil || st.Seen < cutoff {
 			stale = append(stale, id)
 			continue
 		}
-		fresh[id] = w
+		statuses[id] = st
+		if w := r.workers[id]; w == nil || w.AttestedMs != st.Attested {
+			load = append(load, id)
+		}
+	}
+	r.mu.RUnlock()
+	regs := map[string]*WorkerInfo{}
+	for len(load) > 0 {
+		part := load[:min(len(load), 1000)]
+		load = load[len(part):]
+		vals, err := r.rdb.HMGet(ctx, workersKey, part...).Result()
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			w := &WorkerInfo{}
+			if raw, ok := v.(string); !ok || json.Unmarshal([]byte(raw), w) != nil {
+				stale = append(stale, part[i]) // a status without a registration
+				delete(statuses, part[i])
+				continue
+			}
+			regs[part[i]] = w
+		}
 	}
 	r.mu.Lock()
-	for id, w := range r.workers { // keep newer in-memory heartbeats
-		if f, ok := fresh[id]; ok && w.SeenMs > f.SeenMs {
-			fresh[id] = w
+	fresh := make(map[string]*WorkerInfo, len(statuses))
+	for id, st := range statuses {
+		w := regs[id]
+		if w == nil {
+			w = r.workers[id]
 		}
+		if w == nil {
+			continue
+		}
+		if st.Seen > w.SeenMs || regs[id] != nil { // keep a newer in-memory heartbeat
+			st.apply(w)
+		}
+		fresh[id] = w
 	}
 	r.workers = fresh
 	r.mu.Unlock()
 	if len(stale) > 0 {
-		return r.rdb.HDel(ctx, workersKey, stale...).Err()
+		if err := r.forget(ctx, stale); err != nil {
+			return err
+		}
 	}
-	return nil
+	return r.dropOrphans(ctx)
+}
+
+// dropOrphans deletes registrations that have no status (left by a broker
+// from before statuses, or by a crash between the two writes of a join: a
+// join writes both in one transaction), when there are any. Registrations
+// are listed before statuses, so a join landing in between is not taken
+// for an orphan.
+func (r *registry) dropOrphans(ctx context.Context) error {
+	var regs, statuses *redis.IntCmd
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		regs, statuses = p.HLen(ctx, workersKey), p.HLen(ctx, statusKey)
+		return nil
+	}); err != nil || regs.Val() <= statuses.Val() {
+		return err
+	}
+	ids, err := r.rdb.HKeys(ctx, workersKey).Result()
+	if err != nil {
+		return err
+	}
+	have, err := r.rdb.HKeys(ctx, statusKey).Result()
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(have))
+	for _, id := range have {
+		known[id] = true
+	}
+	var orphans []string
+	for _, id := range ids {
+		if !known[id] {
+			orphans = append(orphans, id)
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	return r.rdb.HDel(ctx, workersKey, orphans...).Err()
 }
 
 // live returns a snapshot of workers seen within the expiry.
@@ -216,6 +332,47 @@ func (r *registry) live() []*WorkerInfo {
 	}
 	slices.SortFunc(out, func(a, b *WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out
+}
+
+// capacity reports, without copying the pool, whether a live worker that
+// is not draining serves model (ok); if not, whether any live worker has it
+// (known) and what live, non-draining workers serve (sorted).
+func (r *registry) capacity(model string) (ok, known bool, served []string) {
+	cutoff := r.clock.Now().Add(-r.expiry).UnixMilli()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, w := range r.workers {
+		if w.SeenMs < cutoff {
+			continue
+		}
+		if w.serves(model) {
+			if !w.Draining {
+				return true, true, nil
+			}
+			known = true
+		}
+		if !w.Draining {
+			for _, m := range w.Models {
+				served = append(served, m.Name)
+			}
+		}
+	}
+	slices.Sort(served)
+	return false, known, served
+}
+
+// servesAny reports whether one of ids is a live worker, not draining, that
+// serves model.
+func (r *registry) servesAny(ids []string, model string) bool {
+	cutoff := r.clock.Now().Add(-r.expiry).UnixMilli()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, id := range ids {
+		if w := r.workers[id]; w != nil && w.SeenMs >= cutoff && !w.Draining && w.serves(model) {
+			return true
+		}
+	}
+	return false
 }
 
 // models lists what live, non-draining workers serve.

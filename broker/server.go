@@ -206,3 +206,7 @@ func (b *Broker) checkRedisConfig(ctx context.Context) {
 			"stream_node_max_bytes", n)
 	}
 }
+
+// RefreshRegistry brings this broker's view of the worker pool up to date
+// with Redis, as its janitor does every heartbeat interval.
+func (b *Broker) RefreshRegistry(ctx context.Context) error { return b.reg.refresh(ctx) }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -17,8 +16,11 @@ import (
 	"github.com/cocoon-network/cocoon/wire"
 )
 
-// workersKey is the broker's registry hash (broker/keys.go).
-const workersKey = "cocoon:{reg}:workers"
+// workersKey and statusKey are the broker's registry hashes (broker/keys.go).
+const (
+	workersKey = "cocoon:{reg}:workers"
+	statusKey  = "cocoon:{reg}:status"
+)
 
 // idle measures the broker's heap per registered idle worker: N workers
 // join through the real nonce and join API with insecure-dev evidence; the
@@ -85,22 +87,22 @@ func (b *bench) idle(ctx context.Context) error {
 		n, joinTime.Round(time.Millisecond), float64(n)/joinTime.Seconds(), float64(before)/(1<<20), float64(after)/(1<<20))
 
 	// What the janitor does every heartbeat (5 s by default) with this pool:
-	// HGETALL of the registry and one JSON decode per worker.
-	t0 := time.Now()
-	all, err := b.rdb.HGetAll(ctx, workersKey).Result()
+	// one registry refresh (every status; registrations only of workers
+	// this broker does not hold yet).
+	statuses, err := b.rdb.HGetAll(ctx, statusKey).Result()
 	if err != nil {
 		return err
 	}
 	size := 0
-	for _, v := range all {
+	for _, v := range statuses {
 		size += len(v)
-		var wi broker.WorkerInfo
-		if err := json.Unmarshal([]byte(v), &wi); err != nil {
-			return err
-		}
 	}
-	b.note("idle: one registry refresh at %d workers reads %.1f MiB and takes %v (the janitor runs it every heartbeat, 5 s by default)",
-		len(all), float64(size)/(1<<20), time.Since(t0).Round(time.Millisecond))
+	t0 := time.Now()
+	if err := br.RefreshRegistry(ctx); err != nil {
+		return err
+	}
+	b.note("idle: one registry refresh at %d workers reads %.2f MiB of statuses and takes %v (the janitor runs it every heartbeat, 5 s by default)",
+		len(statuses), float64(size)/(1<<20), time.Since(t0).Round(time.Millisecond))
 
 	if b.cfg.PollWorkers > 0 {
 		return b.pollLoad(ctx, br.URL)
