@@ -25,7 +25,20 @@ func (b *Broker) recoverer(ctx context.Context) {
 }
 
 func (b *Broker) recoverOnce(ctx context.Context) {
+	b.passes++
+	purge := b.passes%8 == 0 // done jobs past the retention: every 8th pass (2 s by default)
 	for shard := 0; shard < wire.NumShards; shard++ {
+		if purge {
+			for {
+				n, err := b.store.PurgeFinished(ctx, shard, 500)
+				if err != nil && ctx.Err() == nil {
+					b.log.Warn("purge finished jobs", "shard", shard, "err", err)
+				}
+				if err != nil || n < 500 {
+					break
+				}
+			}
+		}
 		expired, requeued, err := b.store.Recover(ctx, shard)
 		if err != nil {
 			if ctx.Err() == nil {

@@ -33,6 +33,7 @@ type Broker struct {
 	draining atomic.Bool
 	drainCh  chan struct{}
 	polls    sync.WaitGroup
+	passes   int // recoverer passes (the recoverer's goroutine only)
 }
 
 // New validates cfg and returns a Broker.

@@ -127,72 +127,80 @@ end
 local out, leased = {}, {}
 local scanned, taken = 0, 0
 while #out < max and scanned < maxScan do
-  -- The user at the head of the rotation takes its turn and goes to the
-  -- tail (it leaves the rotation below if its queue runs empty).
-  local user = redis.call('LMOVE', KEYS[2], KEYS[2], 'LEFT', 'RIGHT')
-  if not user then break end
-  scanned = scanned + 1
-  local uq = prefix .. 'uq:' .. model .. '|' .. user
-  local id, f = nil, nil
-  if cap == 0 or tonumber(redis.call('HGET', urun, user) or '0') < cap then
-    -- The user's oldest job, if this worker may run it; else its oldest
-    -- such job among the first 8, so a job sealed to other workers does
-    -- not hold back the user's later jobs.
-    id = redis.call('LPOP', uq)
-    if id then
-      f = redis.call('HMGET', prefix .. 'job:' .. id, unpack(fields))
-      if f[1] == 'queued' and not runs(f) then
-        redis.call('LPUSH', uq, id)
-        id = nil
-        for _, cand in ipairs(redis.call('LRANGE', uq, 1, 7)) do
-          f = redis.call('HMGET', prefix .. 'job:' .. cand, unpack(fields))
-          if f[1] ~= 'queued' or runs(f) then
-            id = cand
-            redis.call('LREM', uq, 1, cand)
-            break
+  -- A round: the users at the head of the rotation take a turn each, in
+  -- order, and move to its tail together (those whose queue ran empty
+  -- leave it): two writes to the rotation per round, not per job.
+  local users = redis.call('LRANGE', KEYS[2], 0, max - #out - 1)
+  if #users == 0 then break end
+  local keep = {}
+  for _, user in ipairs(users) do
+    scanned = scanned + 1
+    local uq = prefix .. 'uq:' .. model .. '|' .. user
+    local id, f = nil, nil
+    local more = true
+    if cap == 0 or tonumber(redis.call('HGET', urun, user) or '0') < cap then
+      -- The user's oldest job, if this worker may run it; else its oldest
+      -- such job among the first 8, so a job sealed to other workers does
+      -- not hold back the user's later jobs.
+      id = redis.call('LPOP', uq)
+      if id then
+        f = redis.call('HMGET', prefix .. 'job:' .. id, unpack(fields))
+        if f[1] == 'queued' and not runs(f) then
+          redis.call('LPUSH', uq, id)
+          id = nil
+          for _, cand in ipairs(redis.call('LRANGE', uq, 1, 7)) do
+            f = redis.call('HMGET', prefix .. 'job:' .. cand, unpack(fields))
+            if f[1] ~= 'queued' or runs(f) then
+              id = cand
+              redis.call('LREM', uq, 1, cand)
+              break
+            end
           end
         end
       end
+      more = redis.call('LLEN', uq) > 0
     end
-    if redis.call('LLEN', uq) == 0 then redis.call('RPOP', KEYS[2]) end
-  end
-  if id then
-    taken = taken + 1
-    if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
-      local jk = prefix .. 'job:' .. id
-      local attempts = tonumber(f[2] or '0') + 1
-      local lease = base .. '.' .. #out
-      local deadline = now + leaseMs
-      local set = {'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline, 'attempts', attempts, 'coef', coef}
-      if cap > 0 then
-        redis.call('HINCRBY', urun, user, 1)
-        table.insert(set, 'run')
-        table.insert(set, '1')
-      end
-      local ev = prefix .. 'ev:' .. id
-      if attempts > 1 then
-        -- A retry: a new segment, which its followers learn of; the
-        -- counters the first attempt has at zero are set.
-        for _, kv in ipairs({'achunks', 0, 'ltok', f[5] or '0', 'pcoef', f[9] or coef}) do table.insert(set, kv) end
-        if cap == 0 then
+    if more then table.insert(keep, user) end
+    if id then
+      taken = taken + 1
+      if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
+        local jk = prefix .. 'job:' .. id
+        local attempts = tonumber(f[2] or '0') + 1
+        local lease = base .. '.' .. #out
+        local deadline = now + leaseMs
+        local set = {'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline, 'attempts', attempts, 'coef', coef}
+        if cap > 0 then
+          redis.call('HINCRBY', urun, user, 1)
           table.insert(set, 'run')
-          table.insert(set, '0')
+          table.insert(set, '1')
         end
-        redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
-      end
-      redis.call('HSET', jk, unpack(set))
-      table.insert(leased, deadline)
-      table.insert(leased, id)
-      local chunks = {}
-      if tonumber(f[4] or '0') > 0 then
-        for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
-          local kv = e[2]
-          if kv[2] == 'chunk' then table.insert(chunks, kv) end
+        local ev = prefix .. 'ev:' .. id
+        if attempts > 1 then
+          -- A retry: a new segment, which its followers learn of; the
+          -- counters the first attempt has at zero are set.
+          for _, kv in ipairs({'achunks', 0, 'ltok', f[5] or '0', 'pcoef', f[9] or coef}) do table.insert(set, kv) end
+          if cap == 0 then
+            table.insert(set, 'run')
+            table.insert(set, '0')
+          end
+          redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
         end
+        redis.call('HSET', jk, unpack(set))
+        table.insert(leased, deadline)
+        table.insert(leased, id)
+        local chunks = {}
+        if tonumber(f[4] or '0') > 0 then
+          for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
+            local kv = e[2]
+            if kv[2] == 'chunk' then table.insert(chunks, kv) end
+          end
+        end
+        table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3] or '0', f[4] or '0', f[5] or '0', chunks, f[8] or '0'})
       end
-      table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3] or '0', f[4] or '0', f[5] or '0', chunks, f[8] or '0'})
     end
   end
+  redis.call('LPOP', KEYS[2], #users)
+  if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
 end
 if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
 if #leased > 0 then redis.call('ZADD', KEYS[3], unpack(leased)) end
@@ -279,11 +287,13 @@ return {'', ''}
 // holder's segment ends and its job is done. On a cancelled job it records
 // the tokens used and answers "cancelled".
 // KEYS[1] shard prefix  KEYS[2] leases, then per job: job  events
-// ARGV worker ttl_ms, then per job: id lease prompt_tokens completion_tokens receipt
+// Done jobs are not given a TTL one by one: they go to the shard's
+// finished set, which PurgeFinished empties after the retention.
+// ARGV worker now_ms, then per job: id lease prompt_tokens completion_tokens receipt
 // returns per job {code, message}
 var completeScript = redis.NewScript(luaHolder + `
-local prefix, leases, worker, ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local out, ended = {}, {}
+local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local out, ended, finished = {}, {}, {}
 for i = 0, (#KEYS - 2) / 2 - 1 do
   local jk, ev = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local a = 2 + 5 * i
@@ -313,14 +323,38 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
     table.insert(ended, id)
     -- One event ends the job and its last segment (worker, index, receipt).
     redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total, 'w', worker, 'g', f[4] or '0', 'r', rcpt)
-    redis.call('PEXPIRE', jk, ttl)
-    redis.call('PEXPIRE', ev, ttl)
+    table.insert(finished, now)
+    table.insert(finished, id)
     out[i + 1] = {'', ''}
   end
 end
-if #ended > 0 then redis.call('ZREM', leases, unpack(ended)) end
+if #ended > 0 then
+  redis.call('ZREM', leases, unpack(ended))
+  redis.call('ZADD', prefix .. 'finished', unpack(finished))
+end
 return out
 `)
+
+// purgeScript deletes done jobs (hash and event stream) that finished
+// before a time, at most limit of them.
+// KEYS[1] shard prefix  ARGV before_ms limit
+// returns how many it deleted
+var purgeScript = redis.NewScript(`
+local prefix = KEYS[1]
+local ids = redis.call('ZRANGEBYSCORE', prefix .. 'finished', '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('DEL', prefix .. 'job:' .. id, prefix .. 'ev:' .. id)
+end
+if #ids > 0 then redis.call('ZREM', prefix .. 'finished', unpack(ids)) end
+return #ids
+`)
+
+// PurgeFinished deletes up to limit done jobs of shard older than the
+// retention and returns how many it deleted.
+func (s *Store) PurgeFinished(ctx context.Context, shard, limit int) (int, error) {
+	before := s.now() - s.cfg.Retention.Milliseconds()
+	return purgeScript.Run(ctx, s.rdb, []string{shardPrefix(shard)}, before, limit).Int()
+}
 
 // failScript takes a job back from its holder: retry, dead letter or fail.
 // KEYS[1] shard prefix  KEYS[2] job

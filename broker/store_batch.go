@@ -41,7 +41,7 @@ func (s *Store) reportCall(worker string, r *wire.Report) (scriptCall, error) {
 			args: []any{worker, r.Lease, s.now(), s.cfg.Lease.Milliseconds(), r.Job}}, nil
 	case wire.ReportComplete:
 		return scriptCall{script: completeScript, keys: []string{shardPrefix(shard), leasesKey(shard), jobKey(shard, r.Job), eventsKey(shard, r.Job)},
-			args: []any{worker, s.cfg.Retention.Milliseconds(), r.Job, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt}}, nil
+			args: []any{worker, s.now(), r.Job, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt}}, nil
 	case wire.ReportFail:
 		return scriptCall{script: failScript, keys: []string{shardPrefix(shard), jobKey(shard, r.Job)},
 			args: []any{worker, r.Lease, r.Job, r.Error, b2i(r.Retryable), s.now(), s.cfg.MaxAttempts,

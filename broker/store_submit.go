@@ -13,16 +13,17 @@ import (
 // queue, publishing one wake-up per model it queued ("origin|model": a
 // broker ignores its own).
 // KEYS per job: job  rotation  user-queue  depth
-// ARGV now max_queue origin, then per job: id model user max_tokens prompt_bytes eligible payload reserved max_coef
-// Counters that start at zero (attempts, next, tokens, seg, achunks, pt, ct)
-// are not stored until they change: every reader takes a missing one as 0.
+// ARGV now max_queue origin, then per job: id model user max_tokens eligible payload reserved max_coef
+// Fields at their defaults are not stored: counters that start at zero
+// (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
+// empty eligible list; every reader takes a missing one as its default.
 // returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
 local now, maxq, origin = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out, woke, depth, added = {}, {}, {}, {}
 for i = 0, #KEYS / 4 - 1 do
   local jk, rot, uq, dk = KEYS[i*4+1], KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4]
-  local a = 3 + i * 9
+  local a = 3 + i * 8
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   if redis.call('EXISTS', jk) == 1 then
     out[i+1] = {0, 0}
@@ -35,9 +36,11 @@ for i = 0, #KEYS / 4 - 1 do
       out[i+1] = {-1, depth[dk]}
     else
       depth[dk], added[dk] = depth[dk] + 1, added[dk] + 1
-      redis.call('HSET', jk, 'id', id, 'state', 'queued', 'model', model, 'user', user,
-        'max', ARGV[a+4], 'pb', ARGV[a+5], 'elig', ARGV[a+6], 'payload', ARGV[a+7], 'created', now,
-        'rsv', ARGV[a+8], 'mcoef', ARGV[a+9])
+      local set = {'state', 'queued', 'model', model, 'user', user, 'max', ARGV[a+4], 'payload', ARGV[a+6], 'created', now}
+      if ARGV[a+5] ~= '' then table.insert(set, 'elig') table.insert(set, ARGV[a+5]) end
+      if ARGV[a+7] ~= '0' then table.insert(set, 'rsv') table.insert(set, ARGV[a+7]) end
+      if ARGV[a+8] ~= '1000' then table.insert(set, 'mcoef') table.insert(set, ARGV[a+8]) end
+      redis.call('HSET', jk, unpack(set))
       local n = redis.call('RPUSH', uq, id)
       if n == 1 then redis.call('RPUSH', rot, user) end
       woke[model] = true
@@ -95,7 +98,7 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 			part := idx[:min(len(idx), submitChunk)]
 			idx = idx[len(part):]
 			keys := make([]string, 0, 4*len(part))
-			args := make([]any, 0, 3+9*len(part))
+			args := make([]any, 0, 3+8*len(part))
 			args = append(args, now, s.cfg.MaxQueue, s.origin)
 			for _, i := range part {
 				r := reqs[i]
@@ -104,7 +107,7 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 					rsv = reserved[i]
 				}
 				keys = append(keys, jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model))
-				args = append(args, r.ID, r.Model, r.User, r.MaxTokens, r.PromptBytes, joinComma(r.Eligible), r.Payload, rsv, maxCoef(r))
+				args = append(args, r.ID, r.Model, r.User, r.MaxTokens, joinComma(r.Eligible), r.Payload, rsv, maxCoef(r))
 			}
 			calls = append(calls, scriptCall{script: submitScript, keys: keys, args: args})
 			members = append(members, part)

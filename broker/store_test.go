@@ -324,3 +324,35 @@ func TestIneligibleJobDoesNotBlockUsersLaterJobs(t *testing.T) {
 		t.Fatalf("w2 got %s", j.ID)
 	}
 }
+
+// TestPurgeFinishedAfterRetention: a done job and its events stay for the
+// retention and are deleted after it, not before; later jobs stay.
+func TestPurgeFinishedAfterRetention(t *testing.T) {
+	s, clock := newTestStore(t, StoreConfig{Retention: time.Hour})
+	ctx := context.Background()
+	done := func() string {
+		submitJob(t, s, "u", 1)
+		j := leaseOne(t, s, "w1")
+		must(t, s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease, CompletionTokens: 1}))
+		return j.ID
+	}
+	old := done()
+	clock.Add(30 * time.Minute)
+	recent := done()
+	if n, err := s.PurgeFinished(ctx, wire.ShardOf(model), 100); err != nil || n != 0 {
+		t.Fatalf("purged %d (%v) within the retention", n, err)
+	}
+	clock.Add(31 * time.Minute)
+	if n, err := s.PurgeFinished(ctx, wire.ShardOf(model), 100); err != nil || n != 1 {
+		t.Fatalf("purged %d (%v), want the older job", n, err)
+	}
+	if _, err := s.Get(ctx, old); !errors.Is(err, ErrNotFound) {
+		t.Errorf("purged job still readable: %v", err)
+	}
+	if n, _ := s.rdb.Exists(ctx, eventsKey(wire.ShardOf(model), old)).Result(); n != 0 {
+		t.Error("purged job's event stream remains")
+	}
+	if st, err := s.Get(ctx, recent); err != nil || st.State != wire.StateDone {
+		t.Errorf("recent job: %+v %v", st, err)
+	}
+}

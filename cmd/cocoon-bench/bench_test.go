@@ -22,9 +22,12 @@ import (
 // BenchmarkStore* call the job store directly (one Lua script per call);
 // BenchmarkHTTP* go through the broker's HTTP APIs as the bench does.
 
-func benchEnv(b *testing.B) (*bench, *runningBroker) {
+func benchEnv(b *testing.B) (*bench, *runningBroker) { return benchEnvAOF(b, false) }
+
+// benchEnvAOF is benchEnv, with AOF (appendfsync everysec) when aof is set.
+func benchEnvAOF(b *testing.B, aof bool) (*bench, *runningBroker) {
 	b.Helper()
-	r := testenv.StartRedis(b, testenv.RedisOptions{})
+	r := testenv.StartRedis(b, testenv.RedisOptions{AOF: aof})
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, PoolSize: 256})
 	b.Cleanup(func() { rdb.Close() })
 	be := &bench{cfg: defaultConfig(), rdb: rdb, addr: r.Addr}
@@ -147,9 +150,10 @@ func BenchmarkHTTPLeaseReport(b *testing.B) {
 // BenchmarkRedisPerJob: the job store's Redis cost per job, batched as the
 // broker batches (submit 32 at a time, lease 10, complete those 10 in one
 // call), from Redis's own accounting (INFO commandstats): script µs per
-// job for each stage, and all Redis CPU per job.
+// job for each stage, and all Redis CPU per job. Redis runs with AOF as in
+// production: every write a script makes is also appended to the AOF.
 func BenchmarkRedisPerJob(b *testing.B) {
-	be, br := benchEnv(b)
+	be, br := benchEnvAOF(b, true)
 	st := br.Store()
 	ctx := context.Background()
 	scriptUs := func() float64 {
