@@ -10,6 +10,7 @@ import "strconv"
 //	cocoon:{s<N>}:job:<id>             hash   job envelope and state
 //	cocoon:{s<N>}:ev:<id>              stream job events (chunks, segments, terminal)
 //	cocoon:{s<N>}:rot:<model>          list   users with queued jobs, round-robin order
+//	cocoon:{s<N>}:models               set    models that have had a rotation (the resealer walks them)
 //	cocoon:{s<N>}:uq:<model>|<user>    list   one user's queued job ids, FIFO
 //	cocoon:{s<N>}:depth:<model>        string queued jobs of the model
 //	cocoon:{s<N>}:leases               zset   job id -> lease deadline (ms)
@@ -33,6 +34,7 @@ func userQueueKey(shard int, model, user string) string {
 	return shardPrefix(shard) + "uq:" + model + "|" + user
 }
 func depthKey(shard int, model string) string { return shardPrefix(shard) + "depth:" + model }
+func modelsKey(shard int) string              { return shardPrefix(shard) + "models" }
 func leasesKey(shard int) string              { return shardPrefix(shard) + "leases" }
 func retryKey(shard int) string               { return shardPrefix(shard) + "retry" }
 func deadKey(shard int) string                { return shardPrefix(shard) + "dead" }

@@ -39,20 +39,25 @@ func (b *Broker) resealer(ctx context.Context) {
 	}
 }
 
-// forEachRotation calls fn with every model rotation key, on every master.
+// forEachRotation calls fn with every model rotation key: the models each
+// shard has had queues for, and the models live workers serve (for queues
+// made before shards kept their model sets).
 func (b *Broker) forEachRotation(ctx context.Context, fn func(key string)) error {
-	scan := func(ctx context.Context, c *redis.Client) error {
-		it := c.Scan(ctx, 0, "cocoon:{s*}:rot:*", 256).Iterator()
-		for it.Next(ctx) {
-			fn(it.Val())
+	models := map[string]bool{}
+	for _, m := range b.reg.models() {
+		models[m.Name] = true
+	}
+	for shard := 0; shard < wire.NumShards; shard++ {
+		ms, err := b.cfg.Redis.SMembers(ctx, modelsKey(shard)).Result()
+		if err != nil {
+			return err
 		}
-		return it.Err()
+		for _, m := range ms {
+			models[m] = true
+		}
 	}
-	if cc, ok := b.cfg.Redis.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, scan)
-	}
-	if c, ok := b.cfg.Redis.(*redis.Client); ok {
-		return scan(ctx, c)
+	for m := range models {
+		fn(rotationKey(wire.ShardOf(m), m))
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 // submitScript stores queued jobs of one shard and puts each in its user's
 // queue, publishing one wake-up per model it queued ("origin|model": a
 // broker ignores its own).
-// KEYS per job: job  rotation  user-queue  depth
+// KEYS[1] the shard's model set, then per job: job  rotation  user-queue  depth
 // ARGV now max_queue origin, then per job: id model user max_tokens eligible payload reserved max_coef
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
@@ -20,9 +20,9 @@ import (
 // returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
 local now, maxq, origin = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local out, woke, depth, added = {}, {}, {}, {}
-for i = 0, #KEYS / 4 - 1 do
-  local jk, rot, uq, dk = KEYS[i*4+1], KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4]
+local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
+for i = 0, (#KEYS - 1) / 4 - 1 do
+  local jk, rot, uq, dk = KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4], KEYS[i*4+5]
   local a = 3 + i * 8
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   if redis.call('EXISTS', jk) == 1 then
@@ -42,7 +42,10 @@ for i = 0, #KEYS / 4 - 1 do
       if ARGV[a+8] ~= '1000' then table.insert(set, 'mcoef') table.insert(set, ARGV[a+8]) end
       redis.call('HSET', jk, unpack(set))
       local n = redis.call('RPUSH', uq, id)
-      if n == 1 then redis.call('RPUSH', rot, user) end
+      if n == 1 then
+        redis.call('RPUSH', rot, user)
+        added_models[model] = true
+      end
       woke[model] = true
       out[i+1] = {1, n - 1}
     end
@@ -51,6 +54,7 @@ end
 for dk, n in pairs(added) do
   if n > 0 then redis.call('INCRBY', dk, n) end
 end
+for m in pairs(added_models) do redis.call('SADD', KEYS[1], m) end
 for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
 return out
 `)
@@ -97,7 +101,8 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 		for len(idx) > 0 {
 			part := idx[:min(len(idx), submitChunk)]
 			idx = idx[len(part):]
-			keys := make([]string, 0, 4*len(part))
+			keys := make([]string, 0, 1+4*len(part))
+			keys = append(keys, modelsKey(shard))
 			args := make([]any, 0, 3+8*len(part))
 			args = append(args, now, s.cfg.MaxQueue, s.origin)
 			for _, i := range part {
