@@ -103,7 +103,7 @@ func decodeError(resp *http.Response) error {
 // submit the same request again.
 //
 // Submits batch themselves: a Submit made while the client's batch
-// requests are in flight waits for one to return and goes out with every
+// request is in flight waits for it to return and goes out with every
 // other Submit made meanwhile, in one POST /v1/jobs/batch; a Submit on an
 // idle client goes out at once. Each job still gets its own answer, as if
 // submitted alone.
