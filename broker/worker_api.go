@@ -206,12 +206,11 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		b.sendLeased(w, wi, jobs, results)
 		return
 	}
-	var results []wire.ReportResult
 	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
 	deadline := time.Now().Add(wait)
 	for {
 		if b.draining.Load() || wi.Draining {
-			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}, Results: results})
+			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}})
 			return
 		}
 		models := make([]string, len(wi.Models))
@@ -220,20 +219,19 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		}
 		wt := b.notify.wait(wi.ID, req.Max, models)
 		jobs, err := b.leaseAny(ctx, wi, req.Max)
-		if err != nil && results == nil {
+		if err != nil {
 			b.notify.leave(wt)
 			b.internal(w, "lease", err)
 			return
 		}
-		left := time.Until(deadline)
-		if len(jobs) > 0 || left <= 0 || err != nil {
+		if len(jobs) > 0 || time.Until(deadline) <= 0 {
 			b.notify.leave(wt)
-			b.sendLeased(w, wi, jobs, results)
+			b.sendLeased(w, wi, jobs, nil)
 			return
 		}
 		// Woken by a submit, or look again after a while: a wake-up may go
 		// to another poll that then finds nothing it may run.
-		t := time.NewTimer(min(left, pollRecheck))
+		t := time.NewTimer(min(time.Until(deadline), pollRecheck))
 		select {
 		case <-ctx.Done():
 		case <-wt.ch:

@@ -43,6 +43,22 @@ func (r *reporter) add(rep wire.Report, done chan<- wire.ReportResult) {
 	r.push(pendingReport{rep: rep, done: done})
 }
 
+// endGrace is how long a job's end report waits for the lease loop to
+// carry it with the next lease request before the reporter sends it.
+const endGrace = 2 * time.Millisecond
+
+// addEnd queues a job's completion or failure for the lease loop, which
+// asks for the next job as the finished one frees its slot: one request for
+// both. If no lease request takes it within endGrace the reporter sends it.
+// Whatever the reporter is sending already (the job's last chunk, say)
+// makes it send this too.
+func (r *reporter) addEnd(rep wire.Report) {
+	r.mu.Lock()
+	r.pending = append(r.pending, pendingReport{rep: rep})
+	r.mu.Unlock()
+	time.AfterFunc(endGrace, r.kick)
+}
+
 // addStream queues a stream's next chunks.
 func (r *reporter) addStream(s *chunkStream) { r.push(pendingReport{stream: s}) }
 

@@ -1,6 +1,10 @@
 package worker
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -152,3 +156,33 @@ var errTest = errorString("lease failed")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestEndReportSentWithoutALease: a job's end waits for the lease loop,
+// and when no lease request takes it the reporter sends it on its own.
+func TestEndReportSentWithoutALease(t *testing.T) {
+	got := make(chan wire.ReportBatch, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b wire.ReportBatch
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		got <- b
+		_ = json.NewEncoder(w).Encode(wire.ReportResults{Results: make([]wire.ReportResult, len(b.Reports))})
+	}))
+	defer srv.Close()
+	r := newReporter(newAPIClient(srv.URL, srv.Client()), func(string, string) {})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.run(ctx)
+	r.addEnd(wire.Report{Kind: wire.ReportComplete, Job: "0-x", Lease: "l"})
+	select {
+	case b := <-got:
+		if len(b.Reports) != 1 || b.Reports[0].Kind != wire.ReportComplete {
+			t.Fatalf("sent %+v", b.Reports)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the completion was never sent")
+	}
+	r.flush(time.Second)
+	if len(r.pending) != 0 || r.busy {
+		t.Fatalf("after sending: %d pending, busy %v", len(r.pending), r.busy)
+	}
+}

@@ -402,10 +402,10 @@ func (w *Worker) receipt(j *wire.LeasedJob, text string, promptTokens, completio
 }
 
 func (w *Worker) complete(j *wire.LeasedJob, promptTokens, completionTokens int, receipt []byte) {
-	w.rep.add(wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease,
-		PromptTokens: promptTokens, CompletionTokens: completionTokens, Receipt: receipt}, nil)
+	w.rep.addEnd(wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease,
+		PromptTokens: promptTokens, CompletionTokens: completionTokens, Receipt: receipt})
 }
 
 func (w *Worker) fail(j *wire.LeasedJob, reason string, retryable bool) {
-	w.rep.add(wire.Report{Kind: wire.ReportFail, Job: j.ID, Lease: j.Lease, Error: reason, Retryable: retryable}, nil)
+	w.rep.addEnd(wire.Report{Kind: wire.ReportFail, Job: j.ID, Lease: j.Lease, Error: reason, Retryable: retryable})
 }
