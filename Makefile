@@ -35,7 +35,7 @@ bench: tools build
 	$(GO) run ./cmd/cocoon-bench
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./broker/
+	$(GO) test -run '^$$' -fuzz FuzzWorkerAPI -fuzztime 30s ./broker/
 
 clean:
 	rm -rf bin .cocoon
