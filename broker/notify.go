@@ -1,8 +1,8 @@
 package broker
 
 import (
+	"container/list"
 	"math"
-	"slices"
 	"sync"
 )
 
@@ -13,7 +13,7 @@ import (
 // requeues and other brokers' submits wake them all.
 type notifier struct {
 	mu      sync.Mutex
-	waiting map[string][]*waiter // model -> polls waiting, oldest first
+	waiting map[string]*list.List // model -> polls waiting (*waiter), oldest first
 }
 
 // waiter is one long-poll waiting on one or more models.
@@ -21,10 +21,12 @@ type waiter struct {
 	worker string
 	max    int // jobs the poll asks for
 	models []string
-	ch     chan struct{} // gets a value when woken
+	elems  []*list.Element // its place in each model's list, for O(1) removal
+	gone   bool            // no longer listed
+	ch     chan struct{}   // gets a value when woken
 }
 
-func newNotifier() *notifier { return &notifier{waiting: map[string][]*waiter{}} }
+func newNotifier() *notifier { return &notifier{waiting: map[string]*list.List{}} }
 
 // wait registers a poll of worker for up to max jobs on models; its channel
 // gets a value at a wake-up. The caller must call leave when it stops
@@ -33,7 +35,12 @@ func (n *notifier) wait(worker string, max int, models []string) *waiter {
 	w := &waiter{worker: worker, max: max, models: models, ch: make(chan struct{}, 1)}
 	n.mu.Lock()
 	for _, m := range models {
-		n.waiting[m] = append(n.waiting[m], w)
+		l := n.waiting[m]
+		if l == nil {
+			l = list.New()
+			n.waiting[m] = l
+		}
+		w.elems = append(w.elems, l.PushBack(w))
 	}
 	n.mu.Unlock()
 	return w
@@ -47,15 +54,16 @@ func (n *notifier) leave(w *waiter) {
 }
 
 func (n *notifier) removeLocked(w *waiter) {
-	for _, m := range w.models {
-		q := n.waiting[m]
-		if i := slices.Index(q, w); i >= 0 {
-			q = slices.Delete(q, i, i+1)
-		}
-		if len(q) == 0 {
-			delete(n.waiting, m)
-		} else {
-			n.waiting[m] = q
+	if w.gone {
+		return
+	}
+	w.gone = true
+	for i, m := range w.models {
+		if l := n.waiting[m]; l != nil {
+			l.Remove(w.elems[i])
+			if l.Len() == 0 {
+				delete(n.waiting, m)
+			}
 		}
 	}
 }
@@ -69,25 +77,30 @@ func (n *notifier) notify(model string) { n.wake(model, -1, nil) }
 func (n *notifier) wake(model string, count int, eligible map[string]bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	q := n.waiting[model]
+	l := n.waiting[model]
+	if l == nil {
+		return
+	}
 	if count < 0 {
 		count = math.MaxInt
 	}
 	var picked []*waiter
+	chosen := map[*waiter]bool{}
 	covered := 0
 	pick := func(w *waiter) {
-		if covered < count && !slices.Contains(picked, w) {
+		if covered < count && !chosen[w] {
+			chosen[w] = true
 			picked = append(picked, w)
 			covered += max(w.max, 1)
 		}
 	}
-	for _, w := range q {
-		if len(eligible) > 0 && eligible[w.worker] {
+	for e := l.Front(); e != nil && len(eligible) > 0 && covered < count; e = e.Next() {
+		if w := e.Value.(*waiter); eligible[w.worker] {
 			pick(w)
 		}
 	}
-	for _, w := range q {
-		pick(w)
+	for e := l.Front(); e != nil && covered < count; e = e.Next() {
+		pick(e.Value.(*waiter))
 	}
 	for _, w := range picked {
 		n.removeLocked(w)

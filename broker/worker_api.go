@@ -208,14 +208,14 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 	}
 	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
 	deadline := time.Now().Add(wait)
+	models := make([]string, len(wi.Models))
+	for i, m := range wi.Models {
+		models[i] = m.Name
+	}
 	for {
 		if b.draining.Load() || wi.Draining {
 			writeJSON(w, http.StatusOK, wire.LeaseResponse{Jobs: []wire.LeasedJob{}})
 			return
-		}
-		models := make([]string, len(wi.Models))
-		for i, m := range wi.Models {
-			models[i] = m.Name
 		}
 		wt := b.notify.wait(wi.ID, req.Max, models)
 		jobs, err := b.leaseAny(ctx, wi, req.Max)
