@@ -29,18 +29,12 @@ type reporter struct {
 type pendingReport struct {
 	rep    wire.Report
 	stream *chunkStream
-	done   chan<- wire.ReportResult // optional
 }
 
 func newReporter(api *apiClient, onStop func(job, code string)) *reporter {
 	r := &reporter{api: api, onStop: onStop, wake: make(chan struct{}, 1)}
 	r.idle = sync.NewCond(&r.mu)
 	return r
-}
-
-// add queues a report; done, if not nil, receives its result.
-func (r *reporter) add(rep wire.Report, done chan<- wire.ReportResult) {
-	r.push(pendingReport{rep: rep, done: done})
 }
 
 // endGrace is how long a job's end report waits for the lease loop to
@@ -206,9 +200,6 @@ func (r *reporter) deliver(batch []pendingReport, results []wire.ReportResult) [
 		if res.Code != "" {
 			r.onStop(batch[i].rep.Job, res.Code)
 		}
-		if batch[i].done != nil {
-			batch[i].done <- res
-		}
 	}
 	return again
 }
@@ -227,11 +218,6 @@ func (r *reporter) send(ctx context.Context, batch []pendingReport) {
 		if errors.As(err, &we) && we.Status >= 400 && we.Status < 500 && we.Status != http.StatusUnauthorized && we.Status != http.StatusTooManyRequests {
 			// The broker refuses the batch itself: sending it again cannot
 			// succeed, and would hold back every later report.
-			for _, p := range batch {
-				if p.done != nil {
-					p.done <- wire.ReportResult{Code: wire.CodeBadRequest, Message: we.Message}
-				}
-			}
 			return
 		}
 		if err == nil {
@@ -246,11 +232,6 @@ func (r *reporter) send(ctx context.Context, batch []pendingReport) {
 		}
 		select {
 		case <-ctx.Done():
-			for _, p := range batch {
-				if p.done != nil {
-					p.done <- wire.ReportResult{Code: wire.CodeUnavailable, Message: "worker stopping"}
-				}
-			}
 			return
 		case <-time.After(backoff):
 		}

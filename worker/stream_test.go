@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,12 +125,13 @@ func TestChunkStreamSplitsLargeChunks(t *testing.T) {
 // only when a completion or failure is among them and no batch is in
 // flight; a failed lease puts them back first in line.
 func TestBorrowTakesOnlyWithAJobEnd(t *testing.T) {
-	r := newReporter(nil, func(string, string) {})
-	r.add(wire.Report{Kind: wire.ReportChunk, Job: "a"}, nil)
+	var stopped []string
+	r := newReporter(nil, func(job, code string) { stopped = append(stopped, job+":"+code) })
+	r.push(pendingReport{rep: wire.Report{Kind: wire.ReportChunk, Job: "a"}})
 	if b := r.borrow(); b != nil {
 		t.Fatalf("borrowed chunks alone: %+v", b)
 	}
-	r.add(wire.Report{Kind: wire.ReportComplete, Job: "a"}, nil)
+	r.push(pendingReport{rep: wire.Report{Kind: wire.ReportComplete, Job: "a"}})
 	b := r.borrow()
 	if len(b) != 2 || b[1].rep.Kind != wire.ReportComplete {
 		t.Fatalf("borrowed %+v", b)
@@ -137,25 +139,17 @@ func TestBorrowTakesOnlyWithAJobEnd(t *testing.T) {
 	if again := r.borrow(); again != nil {
 		t.Fatal("borrowed while a batch was in flight")
 	}
-	r.add(wire.Report{Kind: wire.ReportFail, Job: "b"}, nil)
-	r.settle(b, nil, errTest)
+	r.addEnd(wire.Report{Kind: wire.ReportFail, Job: "b"})
+	r.settle(b, nil, errors.New("lease failed"))
 	if len(r.pending) != 3 || r.pending[0].rep.Job != "a" || r.pending[2].rep.Job != "b" || r.busy {
 		t.Fatalf("after a failed lease: pending %+v busy %v", r.pending, r.busy)
 	}
-	done := make(chan wire.ReportResult, 1)
-	r.pending[2].done = done
 	b = r.borrow()
 	r.settle(b, []wire.ReportResult{{}, {}, {Code: wire.CodeConflict}}, nil)
-	if res := <-done; res.Code != wire.CodeConflict || len(r.pending) != 0 {
-		t.Fatalf("result %+v, pending %d", res, len(r.pending))
+	if len(stopped) != 1 || stopped[0] != "b:"+wire.CodeConflict || len(r.pending) != 0 {
+		t.Fatalf("stopped %v, pending %d", stopped, len(r.pending))
 	}
 }
-
-var errTest = errorString("lease failed")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // TestEndReportSentWithoutALease: a job's end waits for the lease loop,
 // and when no lease request takes it the reporter sends it on its own.
