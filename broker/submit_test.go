@@ -181,3 +181,33 @@ func postJSONTo(url string, v, out any) (int, *wire.Error) {
 	}
 	return resp.StatusCode, nil
 }
+
+// TestClientFallsBackWithoutBatchEndpoint: against a broker without
+// POST /v1/jobs/batch the client submits each job alone, once it learns so.
+func TestClientFallsBackWithoutBatchEndpoint(t *testing.T) {
+	b, _, _ := submitBroker(t, Config{})
+	var batches atomic.Int64
+	h := b.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/jobs/batch" {
+			batches.Add(1)
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := client.New(srv.URL, "t")
+	for i := 0; i < 3; i++ {
+		j := job("u1")
+		if ack, err := c.Submit(context.Background(), j); err != nil || ack.JobID != j.ID {
+			t.Fatalf("submit %d: %+v %v", i, ack, err)
+		}
+		if st, err := b.store.Get(context.Background(), j.ID); err != nil || st.State != wire.StateQueued {
+			t.Fatalf("job %d not stored: %+v %v", i, st, err)
+		}
+	}
+	if n := batches.Load(); n != 1 {
+		t.Errorf("%d batch requests, want 1 (then single submits)", n)
+	}
+}
