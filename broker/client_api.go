@@ -180,7 +180,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	fail := func(i int, e *wire.Error) { out[i] = wire.SubmitResult{Error: e, Status: e.Status} }
 	ok := make([]*wire.SubmitRequest, 0, len(reqs))
 	at := make([]int, 0, len(reqs))
-	var reserved []int64
+	reserved := make([]int64, 0, len(reqs))
 	for i, req := range reqs {
 		if e := b.validateSubmit(req); e != nil {
 			fail(i, e)
@@ -191,13 +191,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 			fail(i, e)
 			continue
 		}
-		if rsv > 0 && reserved == nil {
-			reserved = make([]int64, len(ok), len(reqs))
-		}
-		if reserved != nil {
-			reserved = append(reserved, rsv)
-		}
-		ok, at = append(ok, req), append(at, i)
+		ok, at, reserved = append(ok, req), append(at, i), append(reserved, rsv)
 	}
 	type wakeup struct {
 		jobs     int
@@ -206,7 +200,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	wakes := map[string]*wakeup{}
 	for k, o := range b.store.SubmitMany(ctx, ok, reserved) {
 		req, i := ok[k], at[k]
-		if o.Err != nil && reserved != nil && reserved[k] > 0 {
+		if o.Err != nil && reserved[k] > 0 {
 			b.release(context.WithoutCancel(ctx), req.User, req.ID)
 		}
 		switch {
