@@ -75,10 +75,17 @@ type Submitter struct {
 	// the model price; 0 means 1000): pricier workers are not offered, and
 	// the reservation covers this coefficient.
 	MaxCoef int
+	// CandidateMaxAge is how long a model's verified candidates are reused
+	// before a job waits to fetch them again (0 means 1 s; negative: every
+	// job asks the broker first). A reused list is refreshed in the
+	// background, and dropped when the broker asks for a job to be sealed
+	// again.
+	CandidateMaxAge time.Duration
 
 	once     sync.Once
 	mu       sync.Mutex
 	verified map[[32]byte]bool // candidate checks that passed, by content hash
+	cands    map[string]*candidateEntry
 }
 
 // New returns a Submitter on c.
@@ -135,6 +142,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		ack, err := s.submitWithRetry(ctx, sr)
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == wire.CodeReseal && attempt < 2 {
+			s.forgetCandidates(req.Model)
 			continue
 		}
 		if err != nil {
@@ -157,6 +165,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		// Every worker the job was sealed to left before it ran: seal it
 		// again for the workers there are now.
 		if err != nil && res != nil && res.Text == "" && strings.HasPrefix(res.Error, "reseal:") && attempt < 2 {
+			s.forgetCandidates(req.Model)
 			continue
 		}
 		return res, err
@@ -171,7 +180,7 @@ func (s *Submitter) Prepare(ctx context.Context, req *Request) (*wire.SubmitRequ
 }
 
 func (s *Submitter) prepare(ctx context.Context, req *Request) (*wire.SubmitRequest, []verified, error) {
-	ws, err := s.candidates(ctx, req.Model)
+	ws, err := s.cachedCandidates(ctx, req.Model)
 	if err != nil {
 		return nil, nil, err
 	}

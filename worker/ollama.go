@@ -48,6 +48,10 @@ func (o *ollama) loaded(ctx context.Context) []string {
 	return out
 }
 
+// segmentBudget is how many tokens a leased job may still generate: its
+// maximum less what earlier segments streamed (at least 1).
+func segmentBudget(j *wire.LeasedJob) int { return max(j.MaxTokens-j.Tokens, 1) }
+
 // allowedOptions are the Ollama options a payload may set; num_predict is
 // always the job's remaining token budget.
 var allowedOptions = map[string]bool{
@@ -74,7 +78,7 @@ func chatRequest(j *wire.LeasedJob, p *wire.Payload, prefix string) *api.ChatReq
 			opts[k] = v
 		}
 	}
-	opts["num_predict"] = max(j.MaxTokens-j.Tokens, 1)
+	opts["num_predict"] = segmentBudget(j)
 	stream := true
 	return &api.ChatRequest{Model: j.Model, Messages: msgs, Options: opts, Stream: &stream}
 }

@@ -23,8 +23,9 @@ const (
 // while the stream's previous chunk waits for the reporter (a report in
 // flight), or within chunkLinger of it, join that chunk. A fast model then
 // costs one chunk per report round trip instead of one per token, and a
-// slow one still shows every token at once. Sequence numbers are given
-// when a chunk is sealed, so they have no gaps.
+// slow one still shows every token at once. The token that uses up the
+// job's budget does not wait either: it is the answer's last. Sequence
+// numbers are given when a chunk is sealed, so they have no gaps.
 type chunkStream struct {
 	rep   *reporter
 	job   *wire.LeasedJob
@@ -34,13 +35,14 @@ type chunkStream struct {
 	queue bool          // the reporter holds an entry for them
 	seq   uint64        // next sequence number
 	count int           // tokens seen
+	limit int           // the segment's token budget (num_predict)
 	wait  time.Duration // chunkLinger
 	last  time.Time
 	timer *time.Timer
 }
 
 func newChunkStream(rep *reporter, j *wire.LeasedJob, key [32]byte) *chunkStream {
-	return &chunkStream{rep: rep, job: j, key: key, seq: j.NextSeq, wait: chunkLinger}
+	return &chunkStream{rep: rep, job: j, key: key, seq: j.NextSeq, wait: chunkLinger, limit: segmentBudget(j)}
 }
 
 // add takes one token's text.
@@ -52,7 +54,7 @@ func (s *chunkStream) add(text string) {
 	if s.queue {
 		return
 	}
-	if wait := s.wait - time.Since(s.last); wait > 0 && !s.last.IsZero() {
+	if wait := s.wait - time.Since(s.last); wait > 0 && !s.last.IsZero() && s.count < s.limit {
 		if s.timer == nil {
 			s.timer = time.AfterFunc(wait, s.flush)
 		}

@@ -41,7 +41,7 @@ func openAll(t *testing.T, r *reporter, key [32]byte) ([]wire.Report, string) {
 func TestChunkStreamCoalesces(t *testing.T) {
 	r := newReporter(nil, func(string, string) {})
 	key := [32]byte{1}
-	j := &wire.LeasedJob{ID: wire.NewJobID("m"), Lease: "l", NextSeq: 5}
+	j := &wire.LeasedJob{ID: wire.NewJobID("m"), Lease: "l", NextSeq: 5, MaxTokens: 100}
 	s := newChunkStream(r, j, key)
 	s.wait = time.Hour // no timer fires during the test
 	s.add("Hello")
@@ -79,7 +79,7 @@ func TestChunkStreamCoalesces(t *testing.T) {
 // the linger passes, with no further token and no flush.
 func TestChunkStreamLingerTimer(t *testing.T) {
 	r := newReporter(nil, func(string, string) {})
-	s := newChunkStream(r, &wire.LeasedJob{ID: wire.NewJobID("m"), Lease: "l"}, [32]byte{})
+	s := newChunkStream(r, &wire.LeasedJob{ID: wire.NewJobID("m"), Lease: "l", MaxTokens: 100}, [32]byte{})
 	s.add("a")
 	openAll(t, r, [32]byte{})
 	s.add("b")
@@ -95,6 +95,27 @@ func TestChunkStreamLingerTimer(t *testing.T) {
 			t.Fatal("held-back token never queued")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestChunkStreamLastTokenOfBudget: the token that uses up the segment's
+// budget (what is left of the job's after earlier segments) is queued at
+// once, inside the linger: nothing can follow it.
+func TestChunkStreamLastTokenOfBudget(t *testing.T) {
+	r := newReporter(nil, func(string, string) {})
+	key := [32]byte{3}
+	s := newChunkStream(r, &wire.LeasedJob{ID: wire.NewJobID("m"), Lease: "l", MaxTokens: 10, Tokens: 7}, key)
+	s.wait = time.Hour
+	s.add("a")
+	openAll(t, r, key)
+	s.add("b")
+	if len(r.pending) != 0 {
+		t.Fatal("the second of three tokens was queued inside the linger")
+	}
+	s.add("c") // the third: 7 + 3 = 10
+	reps, text := openAll(t, r, key)
+	if len(reps) != 1 || reps[0].Tokens != 2 || text != "bc" {
+		t.Fatalf("budget's last token: %+v %q; want one chunk \"bc\" queued at once", reps, text)
 	}
 }
 
