@@ -42,7 +42,7 @@ func (r streamRun) tps() float64 { return float64(r.tokens) / r.last.Seconds() }
 // stream compares a follower reading an answer through Cocoon (submitter →
 // client API → broker → worker package → Ollama, chunks back through the
 // worker API and the event stream) with a client reading the same Ollama
-// directly, in alternating pairs.
+// directly, in pairs whose order alternates.
 func (b *bench) stream(ctx context.Context) error {
 	odir := filepath.Join(b.dir, "ollama")
 	if err := os.MkdirAll(odir, 0o755); err != nil {
@@ -96,16 +96,22 @@ func (b *bench) stream(ctx context.Context) error {
 	err = b.profile("stream", func() error {
 		for i := 0; i < b.cfg.StreamRuns; i++ {
 			olog.take()
-			d, err := direct()
-			if err != nil {
-				return err
+			// Which side goes first alternates (direct first in even
+			// pairs), so neither always follows the other.
+			var d, s streamRun
+			var err error
+			for k := 0; k < 2; k++ {
+				if (k == 0) == (i%2 == 0) {
+					d, err = direct()
+					dOl = append(dOl, olog.take()...)
+				} else {
+					s, err = system()
+					sOl = append(sOl, olog.take()...)
+				}
+				if err != nil {
+					return err
+				}
 			}
-			dOl = append(dOl, olog.take()...)
-			s, err := system()
-			if err != nil {
-				return err
-			}
-			sOl = append(sOl, olog.take()...)
 			if d.tokens != streamTokens || s.tokens != streamTokens {
 				return fmt.Errorf("run %d: %d tokens direct, %d through Cocoon; want %d both", i, d.tokens, s.tokens, streamTokens)
 			}
