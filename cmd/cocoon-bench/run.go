@@ -34,7 +34,7 @@ type Config struct {
 
 func defaultConfig() Config {
 	return Config{Jobs: 50000, Submitters: 32, Slots: 10, Rate: 1000, DispatchFor: 10 * time.Second,
-		DispatchConc: 10, StreamRuns: 60, IdleWorkers: 10000, PollWorkers: 1000}
+		DispatchConc: 10, StreamRuns: 100, IdleWorkers: 10000, PollWorkers: 1000}
 }
 
 func (c Config) part(name string) bool { return c.Parts == nil || c.Parts[name] }
