@@ -17,11 +17,11 @@ import (
 	"github.com/cocoon-network/cocoon/wire"
 )
 
-// TestCandidatesReusedAndRefreshedInBackground: a submitter's second job
-// within CandidateMaxAge is sealed to the candidates it verified for the
-// first, without waiting for the broker's candidate list (held back here
-// until the job is done), and the list is fetched again in the
-// background; with CandidateMaxAge < 0 every job waits for it.
+// TestCandidatesReusedAndRefreshedInBackground: a submitter's jobs within
+// CandidateMaxAge are sealed to the candidates it verified for the first,
+// without waiting for the broker's candidate list (held back here); once
+// the list is a quarter of that age it is fetched again in the background,
+// one fetch at a time. With CandidateMaxAge < 0 every job waits for it.
 func TestCandidatesReusedAndRefreshedInBackground(t *testing.T) {
 	s := teststack.Start(t, teststack.Options{})
 	s.AddWorker(nil)
@@ -44,15 +44,26 @@ func TestCandidatesReusedAndRefreshedInBackground(t *testing.T) {
 	}))
 	defer srv.Close()
 	req := &submit.Request{Model: s.Ollama.Model, User: "cli:t", MaxTokens: 8, Messages: []wire.Message{{Role: "user", Content: "hi"}}}
-	sub := &submit.Submitter{C: client.New(srv.URL, teststack.Token), Policy: s.Submitter.Policy, CandidateMaxAge: time.Minute}
-	for i := 0; i < 2; i++ {
+	// Reused for up to 10 s, fetched again in the background once 2.5 s old.
+	sub := &submit.Submitter{C: client.New(srv.URL, teststack.Token), Policy: s.Submitter.Policy, CandidateMaxAge: 10 * time.Second}
+	run := func(i int) {
+		t.Helper()
 		res, err := sub.Run(ctx, req, nil)
 		if err != nil || res.State != wire.StateDone {
 			t.Fatalf("job %d: %v %+v", i, err, res)
 		}
 	}
+	fetched := time.Now()
+	run(0)
+	run(1) // young list: reused, no fetch
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d candidate fetches after two jobs within 2.5 s; want 1", n)
+	}
+	time.Sleep(time.Until(fetched.Add(2600 * time.Millisecond)))
+	run(2) // reused; starts the (held) background fetch
+	run(3) // reused; that fetch is still running
 	if n := calls.Load(); n != 2 {
-		t.Fatalf("%d candidate fetches after two jobs; want 2 (the first job's, then one refresh in the background)", n)
+		t.Fatalf("%d candidate fetches after four jobs; want 2 (the first job's, then one in the background)", n)
 	}
 	close(hold)
 

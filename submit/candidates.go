@@ -27,9 +27,11 @@ func (s *Submitter) cacheAge() time.Duration {
 }
 
 // cachedCandidates returns model's verified candidates. A list fetched
-// within CandidateMaxAge is used at once and fetched again in the
-// background (one fetch at a time), so a job does not wait for a broker
-// round trip before it is sealed; an older or missing one is fetched now.
+// within CandidateMaxAge is used at once, and fetched again in the
+// background (one fetch at a time) once it is a quarter of that old, so a
+// job does not wait for a broker round trip before it is sealed and a busy
+// submitter asks the broker at most a few times per age; an older or
+// missing one is fetched now.
 func (s *Submitter) cachedCandidates(ctx context.Context, model string) ([]verified, error) {
 	age := s.cacheAge()
 	if age < 0 {
@@ -39,7 +41,7 @@ func (s *Submitter) cachedCandidates(ctx context.Context, model string) ([]verif
 	e := s.cands[model]
 	if e != nil && time.Since(e.at) < age {
 		ws := e.ws
-		if !e.refreshing {
+		if !e.refreshing && time.Since(e.at) >= age/4 {
 			e.refreshing = true
 			go s.refreshCandidates(context.WithoutCancel(ctx), model, e)
 		}
