@@ -20,7 +20,10 @@ import (
 )
 
 // joinReq builds a correctly attested insecure-dev join for nonce.
-func joinReq(t *testing.T, nonce []byte) []byte {
+func joinReq(t *testing.T, nonce []byte) []byte { return joinReqSlots(t, nonce, 1) }
+
+// joinReqSlots is joinReq for a worker with maxJobs slots.
+func joinReqSlots(t *testing.T, nonce []byte, maxJobs int) []byte {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	hk, _ := seal.GenerateKey()
 	models := []wire.ModelDigest{{Name: model, Digest: "sha256:1"}}
@@ -30,7 +33,7 @@ func joinReq(t *testing.T, nonce []byte) []byte {
 	}
 	ev, _ := attest.NewEvidence(attest.DevQuoter{}, c)
 	b, _ := json.Marshal(wire.JoinRequest{Nonce: nonce, Evidence: wire.Evidence{Type: ev.Type, Quote: ev.Quote},
-		SigningKey: pub, HPKEKey: hk.PublicKey().Bytes(), Models: models, MaxJobs: 1})
+		SigningKey: pub, HPKEKey: hk.PublicKey().Bytes(), Models: models, MaxJobs: maxJobs})
 	return b
 }
 

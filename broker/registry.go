@@ -34,6 +34,7 @@ type WorkerInfo struct {
 	Loaded        []string           `json:"loaded,omitempty"`
 	MaxJobs       int                `json:"max_jobs"`
 	Running       int                `json:"running"`
+	AvgJobMs      int64              `json:"avg_job_ms,omitempty"` // the worker's moving average run time of a job
 	Draining      bool               `json:"draining,omitempty"`
 	PayoutAddress string             `json:"payout_address,omitempty"`
 	PriceCoef     int                `json:"price_coef"`
@@ -115,17 +116,18 @@ func (r *registry) add(ctx context.Context, w *WorkerInfo) (string, error) {
 type workerStatus struct {
 	Seen     int64    `json:"s"`
 	Running  int      `json:"r,omitempty"`
+	AvgJobMs int64    `json:"t,omitempty"`
 	Draining bool     `json:"d,omitempty"`
 	Loaded   []string `json:"l,omitempty"`
 	Attested int64    `json:"a"` // the registration's AttestedMs: a new one means a new registration
 }
 
 func statusOf(w *WorkerInfo) workerStatus {
-	return workerStatus{Seen: w.SeenMs, Running: w.Running, Draining: w.Draining, Loaded: w.Loaded, Attested: w.AttestedMs}
+	return workerStatus{Seen: w.SeenMs, Running: w.Running, AvgJobMs: w.AvgJobMs, Draining: w.Draining, Loaded: w.Loaded, Attested: w.AttestedMs}
 }
 
 func (st workerStatus) apply(w *WorkerInfo) {
-	w.SeenMs, w.Running, w.Draining, w.Loaded = st.Seen, st.Running, st.Draining, st.Loaded
+	w.SeenMs, w.Running, w.AvgJobMs, w.Draining, w.Loaded = st.Seen, st.Running, st.AvgJobMs, st.Draining, st.Loaded
 }
 
 // save writes a registration and its status together.
@@ -179,7 +181,7 @@ func (r *registry) auth(ctx context.Context, token string) (*WorkerInfo, bool) {
 }
 
 // touch records a heartbeat.
-func (r *registry) touch(ctx context.Context, id string, running int, loaded []string, draining bool) error {
+func (r *registry) touch(ctx context.Context, id string, hb *wire.HeartbeatRequest) error {
 	r.mu.Lock()
 	w := r.workers[id]
 	if w == nil {
@@ -187,9 +189,12 @@ func (r *registry) touch(ctx context.Context, id string, running int, loaded []s
 		return ErrNotFound
 	}
 	w.SeenMs = r.clock.Now().UnixMilli()
-	w.Running, w.Draining = running, w.Draining || draining
-	if loaded != nil {
-		w.Loaded = loaded
+	w.Running, w.Draining = hb.Running, w.Draining || hb.Draining
+	if hb.AvgJobMs > 0 {
+		w.AvgJobMs = hb.AvgJobMs
+	}
+	if hb.Loaded != nil {
+		w.Loaded = hb.Loaded
 	}
 	st, _ := json.Marshal(statusOf(w))
 	r.mu.Unlock()

@@ -29,7 +29,7 @@ func TestRegistryAcrossBrokers(t *testing.T) {
 	// A heartbeat on a: the registration (with its 8 KB quote) is not
 	// rewritten; b sees the status after a refresh.
 	clock.Add(3 * time.Second)
-	must(t, a.touch(ctx, w.ID, 3, []string{model}, false))
+	must(t, a.touch(ctx, w.ID, &wire.HeartbeatRequest{Running: 3, Loaded: []string{model}}))
 	if reg1, _ := rdb.HGet(ctx, workersKey, w.ID).Result(); reg1 != reg0 {
 		t.Error("a heartbeat rewrote the registration")
 	}

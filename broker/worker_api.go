@@ -375,7 +375,15 @@ func (b *Broker) handleHeartbeat(w http.ResponseWriter, r *http.Request, wi *Wor
 	if !decodeBody(w, r, 1<<20, &req) {
 		return
 	}
-	if err := b.reg.touch(r.Context(), wi.ID, req.Running, req.Loaded, req.Draining); err != nil {
+	if req.Running < 0 {
+		badRequest(w, "running", "must not be negative")
+		return
+	}
+	if req.AvgJobMs < 0 || req.AvgJobMs > wire.MaxAvgJobMs {
+		badRequest(w, "avg_job_ms", "must be 0..%d", wire.MaxAvgJobMs)
+		return
+	}
+	if err := b.reg.touch(r.Context(), wi.ID, &req); err != nil {
 		b.internal(w, "heartbeat", err)
 		return
 	}
@@ -393,8 +401,9 @@ func (b *Broker) handleHeartbeat(w http.ResponseWriter, r *http.Request, wi *Wor
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// handleCandidates offers up to k live workers for a model, least loaded
-// first, with everything a submitter needs to verify them itself.
+// handleCandidates offers up to k live workers for a model, in
+// sortCandidates' order, with everything a submitter needs to verify them
+// itself.
 func (b *Broker) handleCandidates(w http.ResponseWriter, r *http.Request) {
 	model := r.URL.Query().Get("model")
 	if !modelRe.MatchString(model) {
@@ -425,24 +434,7 @@ func (b *Broker) handleCandidates(w http.ResponseWriter, r *http.Request) {
 			ws = append(ws, wi)
 		}
 	}
-	// Prefer workers that have the model loaded (Ollama /api/ps), then the
-	// least loaded; workers at their concurrency limit go last.
-	loaded := func(w *WorkerInfo) int {
-		if slices.Contains(w.Loaded, model) {
-			return 0
-		}
-		return 1
-	}
-	full := func(w *WorkerInfo) int {
-		if w.Running >= w.MaxJobs {
-			return 1
-		}
-		return 0
-	}
-	slices.SortStableFunc(ws, func(a, b *WorkerInfo) int {
-		return cmp.Or(cmp.Compare(full(a), full(b)), cmp.Compare(loaded(a), loaded(b)),
-			cmp.Compare(float64(a.Running)/float64(max(a.MaxJobs, 1)), float64(b.Running)/float64(max(b.MaxJobs, 1))))
-	})
+	sortCandidates(ws, model)
 	resp := wire.CandidatesResponse{Candidates: []wire.Candidate{}}
 	for _, wi := range ws[:min(k, len(ws))] {
 		resp.Candidates = append(resp.Candidates, wire.Candidate{WorkerID: wi.ID, Nonce: wi.Nonce,
@@ -459,4 +451,41 @@ func (b *Broker) handleLeave(w http.ResponseWriter, r *http.Request, wi *WorkerI
 	}
 	b.log.Info("worker left", "worker", wi.ID)
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// sortCandidates orders workers for model: those below their concurrency
+// limit first, then those with the model loaded (Ollama /api/ps), then the
+// lowest expected wait, running jobs × average job time (a worker that
+// has not answered a job yet counts the others' mean), then the faster,
+// then the lowest share of their slots in use.
+func sortCandidates(ws []*WorkerInfo, model string) {
+	var sum, n int64
+	for _, w := range ws {
+		if w.AvgJobMs > 0 {
+			sum, n = sum+w.AvgJobMs, n+1
+		}
+	}
+	avg := func(w *WorkerInfo) int64 {
+		if w.AvgJobMs > 0 || n == 0 {
+			return w.AvgJobMs
+		}
+		return sum / n
+	}
+	loaded := func(w *WorkerInfo) int {
+		if slices.Contains(w.Loaded, model) {
+			return 0
+		}
+		return 1
+	}
+	full := func(w *WorkerInfo) int {
+		if w.Running >= w.MaxJobs {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(ws, func(a, b *WorkerInfo) int {
+		return cmp.Or(cmp.Compare(full(a), full(b)), cmp.Compare(loaded(a), loaded(b)),
+			cmp.Compare(int64(a.Running)*avg(a), int64(b.Running)*avg(b)), cmp.Compare(avg(a), avg(b)),
+			cmp.Compare(float64(a.Running)/float64(max(a.MaxJobs, 1)), float64(b.Running)/float64(max(b.MaxJobs, 1))))
+	})
 }

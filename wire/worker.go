@@ -130,7 +130,14 @@ type HeartbeatRequest struct {
 	Loaded   []string          `json:"loaded,omitempty"`
 	Running  int               `json:"running"`
 	Draining bool              `json:"draining,omitempty"`
+	// AvgJobMs is the worker's moving average of a job's run time, from
+	// the lease to the answer's end (0: no job answered yet). The broker
+	// offers first the workers whose running jobs × this is lowest.
+	AvgJobMs int64 `json:"avg_job_ms,omitempty"`
 }
+
+// MaxAvgJobMs bounds HeartbeatRequest.AvgJobMs (one day).
+const MaxAvgJobMs = 24 * 3600 * 1000
 
 // HeartbeatResponse lists held jobs the worker must stop (cancelled or lost).
 type HeartbeatResponse struct {

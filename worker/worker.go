@@ -39,9 +39,34 @@ type Worker struct {
 	models      []wire.ModelDigest
 	rep         *reporter
 
-	mu   sync.Mutex
-	jobs map[string]*running // held jobs by id
-	slot chan struct{}       // a free slot for a job
+	mu     sync.Mutex
+	jobs   map[string]*running // held jobs by id
+	slot   chan struct{}       // a free slot for a job
+	avgJob time.Duration       // moving average of an answered job's run time
+}
+
+// avgWeight is the weight of the newest job in avgJob.
+const avgWeight = 0.2
+
+// observeJob adds an answered job's run time to the moving average the
+// heartbeats report (the broker routes by running jobs × it).
+func (w *Worker) observeJob(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.avgJob == 0 {
+		w.avgJob = d
+		return
+	}
+	w.avgJob = time.Duration(avgWeight*float64(d) + (1-avgWeight)*float64(w.avgJob))
+}
+
+func (w *Worker) avgJobMs() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.avgJob == 0 {
+		return 0 // no job answered yet
+	}
+	return min(max(w.avgJob.Milliseconds(), 1), wire.MaxAvgJobMs)
 }
 
 type running struct {
@@ -285,7 +310,8 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			return
 		case <-time.After(next):
 		}
-		resp, err := w.api.heartbeat(ctx, &wire.HeartbeatRequest{Jobs: w.held(), Running: w.running(), Loaded: w.ollama.loaded(ctx)})
+		resp, err := w.api.heartbeat(ctx, &wire.HeartbeatRequest{Jobs: w.held(), Running: w.running(), Loaded: w.ollama.loaded(ctx),
+			AvgJobMs: w.avgJobMs()})
 		if err != nil {
 			// The broker may be restarting: try again soon, so held leases
 			// are extended as soon as one answers.
@@ -308,6 +334,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 // runJob runs one leased job on Ollama and reports its chunks and end.
 func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 	log := w.log.With("job", j.ID, "attempt", j.Attempt)
+	start := time.Now()
 	p, key, err := w.openPayload(j)
 	if err != nil {
 		log.Warn("payload refused", "err", err)
@@ -356,8 +383,10 @@ func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 		// there, with the tokens streamed.
 		log.Info("ollama ended the stream without a final message")
 		w.complete(j, 0, streamed, w.receipt(j, segment.String(), 0, streamed))
+		w.observeJob(time.Since(start))
 	default:
 		w.complete(j, final.PromptEvalCount, final.EvalCount, w.receipt(j, segment.String(), final.PromptEvalCount, final.EvalCount))
+		w.observeJob(time.Since(start))
 	}
 	completion := streamed
 	if final.Done {
