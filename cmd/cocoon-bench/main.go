@@ -3,7 +3,7 @@
 // run. `make bench` runs it; it ends by printing one line per figure,
 // exactly `bench: NAME=VALUE UNIT`. docs/benchmarks.md explains the figures.
 //
-//	go run ./cmd/cocoon-bench              # the full run (~70 s on 2 cores)
+//	go run ./cmd/cocoon-bench              # the full run (~75 s on 2 cores)
 //	go run ./cmd/cocoon-bench -quick       # fewer jobs and runs (~35 s)
 //	go run ./cmd/cocoon-bench -only dispatch,stream -v -cpuprofile /tmp/cpu
 package main
