@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cocoon-network/cocoon/wire"
 )
@@ -21,6 +23,7 @@ type apiClient struct {
 
 	mu    sync.RWMutex
 	token string
+	noAvg atomic.Bool // the broker does not take HeartbeatRequest.AvgJobMs
 }
 
 func newAPIClient(base string, hc *http.Client) *apiClient {
@@ -104,9 +107,23 @@ func (a *apiClient) report(ctx context.Context, reps []wire.Report) ([]wire.Repo
 	return out.Results, nil
 }
 
+// heartbeat sends req. A broker from before avg_job_ms refuses the field as
+// unknown (its worker API takes no unknown fields): the heartbeat goes
+// again without it, and later ones leave it out, so workers may be
+// upgraded before brokers.
 func (a *apiClient) heartbeat(ctx context.Context, req *wire.HeartbeatRequest) (*wire.HeartbeatResponse, error) {
+	if req.AvgJobMs != 0 && a.noAvg.Load() {
+		r := *req
+		r.AvgJobMs = 0
+		req = &r
+	}
 	var out wire.HeartbeatResponse
 	err := a.call(ctx, "/v1/worker/heartbeat", req, &out)
+	var we *wire.Error
+	if req.AvgJobMs != 0 && errors.As(err, &we) && we.Status == http.StatusBadRequest && we.Field == "avg_job_ms" && we.Message == "unknown field" {
+		a.noAvg.Store(true)
+		return a.heartbeat(ctx, req)
+	}
 	return &out, err
 }
 
