@@ -43,31 +43,37 @@ func (s *Submitter) cachedCandidates(ctx context.Context, model string) ([]verif
 		ws := e.ws
 		if !e.refreshing && time.Since(e.at) >= age/4 {
 			e.refreshing = true
-			go s.refreshCandidates(context.WithoutCancel(ctx), model, e)
+			go s.refreshCandidates(context.WithoutCancel(ctx), model, s.candGen)
 		}
 		s.mu.Unlock()
 		return ws, nil
 	}
+	gen := s.candGen
 	s.mu.Unlock()
 	ws, err := s.candidates(ctx, model)
 	if err == nil {
-		s.storeCandidates(model, ws, nil)
+		s.storeCandidates(model, gen, ws, nil)
 	}
 	return ws, err
 }
 
 // refreshCandidates fetches model's candidates for the cache; a failure
 // drops the entry, so the next job asks the broker itself.
-func (s *Submitter) refreshCandidates(ctx context.Context, model string, e *candidateEntry) {
+func (s *Submitter) refreshCandidates(ctx context.Context, model string, gen uint64) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ws, err := s.candidates(ctx, model)
-	s.storeCandidates(model, ws, err)
+	s.storeCandidates(model, gen, ws, err)
 }
 
-func (s *Submitter) storeCandidates(model string, ws []verified, err error) {
+// storeCandidates caches a fetch's outcome, unless the cache was dropped
+// since the fetch began (gen: a list from before a reseal is stale).
+func (s *Submitter) storeCandidates(model string, gen uint64, ws []verified, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.candGen {
+		return
+	}
 	if err != nil {
 		delete(s.cands, model)
 		return
@@ -83,5 +89,6 @@ func (s *Submitter) storeCandidates(model string, ws []verified, err error) {
 func (s *Submitter) forgetCandidates(model string) {
 	s.mu.Lock()
 	delete(s.cands, model)
+	s.candGen++
 	s.mu.Unlock()
 }

@@ -86,6 +86,7 @@ type Submitter struct {
 	mu       sync.Mutex
 	verified map[[32]byte]bool // candidate checks that passed, by content hash
 	cands    map[string]*candidateEntry
+	candGen  uint64 // bumped when cached candidates are dropped
 }
 
 // New returns a Submitter on c.
