@@ -99,7 +99,7 @@ func adminPool(ctx context.Context, c *client.Client, w io.Writer, now time.Time
 		return err
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "WORKER\tNAME\tEVIDENCE\tATTESTED\tMODELS\tLOADED\tRUNNING\tSTATE\tSEEN")
+	fmt.Fprintln(tw, "WORKER\tNAME\tEVIDENCE\tATTESTED\tMODELS\tLOADED\tRUNNING\tAVG JOB\tSTATE\tSEEN")
 	for _, r := range raw {
 		var wi broker.WorkerInfo
 		if err := json.Unmarshal(r, &wi); err != nil {
@@ -117,8 +117,12 @@ func adminPool(ctx context.Context, c *client.Client, w io.Writer, now time.Time
 		if wi.Draining {
 			state = "draining"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", wi.ID, orDash(wi.Name), wi.Evidence, attested,
-			orDash(strings.Join(models, ",")), orDash(strings.Join(wi.Loaded, ",")), wi.Running, wi.MaxJobs, state, ago(wi.SeenMs, now))
+		avg := "-" // no job answered yet
+		if wi.AvgJobMs > 0 {
+			avg = (time.Duration(wi.AvgJobMs) * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", wi.ID, orDash(wi.Name), wi.Evidence, attested,
+			orDash(strings.Join(models, ",")), orDash(strings.Join(wi.Loaded, ",")), wi.Running, wi.MaxJobs, avg, state, ago(wi.SeenMs, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
