@@ -12,14 +12,18 @@ import (
 )
 
 // ollama is the worker's view of its local Ollama server.
-type ollama struct{ c *api.Client }
+type ollama struct {
+	c    *api.Client
+	base *url.URL
+	hc   *http.Client
+}
 
 func newOllama(host string, hc *http.Client) (*ollama, error) {
 	u, err := url.Parse(host)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("OLLAMA_HOST %q: want a URL like http://127.0.0.1:11434", host)
 	}
-	return &ollama{c: api.NewClient(u, hc)}, nil
+	return &ollama{c: api.NewClient(u, hc), base: u, hc: hc}, nil
 }
 
 // models lists the local models with their digests (/api/tags).

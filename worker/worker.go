@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ollama/ollama/api"
-
 	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/seal"
@@ -351,15 +349,15 @@ func (w *Worker) runJob(ctx context.Context, j *wire.LeasedJob) {
 		prefix.Write(text)
 	}
 	stream := newChunkStream(w.rep, j, key)
-	var final api.ChatResponse
+	var final chatLine
 	var segment strings.Builder
-	err = w.ollama.c.Chat(ctx, chatRequest(j, p, prefix.String()), func(r api.ChatResponse) error {
+	err = w.ollama.chat(ctx, chatRequest(j, p, prefix.String()), func(r *chatLine) error {
 		if r.Message.Content != "" {
 			segment.WriteString(r.Message.Content)
 			stream.add(r.Message.Content)
 		}
 		if r.Done {
-			final = r
+			final = *r
 		}
 		return nil
 	})
