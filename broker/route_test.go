@@ -16,7 +16,8 @@ import (
 // TestCandidatesOrder: the broker offers workers below their limit
 // first, then those with the model loaded, then the lowest running jobs ×
 // average job time (heartbeat avg_job_ms; a worker without one counts
-// the others' mean), then the faster. A bad average is refused.
+// the others' mean), then the faster. A bad average or running count is
+// refused, naming the field.
 func TestCandidatesOrder(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
 	b, err := New(Config{Redis: r.Client(), Token: "t", AllowInsecure: true, Logger: quietLogger()})
@@ -67,12 +68,20 @@ func TestCandidatesOrder(t *testing.T) {
 			t.Fatalf("heartbeat %d: %d %s", i, rec.Code, rec.Body)
 		}
 		if i == 0 {
-			for _, bad := range []int64{-1, wire.MaxAvgJobMs + 1} {
-				rec := call(http.MethodPost, "/v1/worker/heartbeat", jr.Token, wire.HeartbeatRequest{AvgJobMs: bad})
+			for _, bad := range []struct {
+				hb    wire.HeartbeatRequest
+				field string
+			}{
+				{wire.HeartbeatRequest{AvgJobMs: -1}, "avg_job_ms"},
+				{wire.HeartbeatRequest{AvgJobMs: wire.MaxAvgJobMs + 1}, "avg_job_ms"},
+				{wire.HeartbeatRequest{Running: -1}, "running"},
+				{wire.HeartbeatRequest{Running: 1025}, "running"},
+			} {
+				rec := call(http.MethodPost, "/v1/worker/heartbeat", jr.Token, bad.hb)
 				var we struct{ Error wire.Error }
 				json.Unmarshal(rec.Body.Bytes(), &we)
-				if rec.Code != http.StatusBadRequest || we.Error.Field != "avg_job_ms" {
-					t.Errorf("avg_job_ms %d: %d %s, want 400 naming the field", bad, rec.Code, rec.Body)
+				if rec.Code != http.StatusBadRequest || we.Error.Field != bad.field {
+					t.Errorf("heartbeat %+v: %d %s, want 400 naming %s", bad.hb, rec.Code, rec.Body, bad.field)
 				}
 			}
 		}

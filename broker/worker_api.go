@@ -141,8 +141,8 @@ func validateJoin(req *wire.JoinRequest) *wire.Error {
 		return bad("models", "a worker must serve at least one model")
 	case len(req.Models) > 64:
 		return bad("models", "at most 64 models")
-	case req.MaxJobs < 1 || req.MaxJobs > 1024:
-		return bad("max_jobs", "must be 1..1024")
+	case req.MaxJobs < 1 || req.MaxJobs > maxWorkerJobs:
+		return bad("max_jobs", fmt.Sprintf("must be 1..%d", maxWorkerJobs))
 	case len(req.Name) > 64:
 		return bad("name", "at most 64 bytes")
 	case len(req.PayoutAddress) > 128:
@@ -275,6 +275,10 @@ func (b *Broker) sendLeased(w http.ResponseWriter, wi *WorkerInfo, jobs []wire.L
 	}
 }
 
+// maxWorkerJobs bounds a worker's max_jobs and the running count its
+// heartbeats report.
+const maxWorkerJobs = 1024
+
 // maxReportBatch bounds the reports of one request.
 const maxReportBatch = 4096
 
@@ -375,8 +379,8 @@ func (b *Broker) handleHeartbeat(w http.ResponseWriter, r *http.Request, wi *Wor
 	if !decodeBody(w, r, 1<<20, &req) {
 		return
 	}
-	if req.Running < 0 {
-		badRequest(w, "running", "must not be negative")
+	if req.Running < 0 || req.Running > maxWorkerJobs {
+		badRequest(w, "running", "must be 0..%d", maxWorkerJobs)
 		return
 	}
 	if req.AvgJobMs < 0 || req.AvgJobMs > wire.MaxAvgJobMs {

@@ -11,8 +11,8 @@ import (
 // heartbeat (seconds), so reusing a list this young routes no worse.
 const candidateCacheAge = time.Second
 
-// candidateEntry is one model's verified candidates and when they were
-// fetched. refreshing is set while a background fetch runs.
+// candidateEntry is one model's verified candidates and when their fetch
+// began. refreshing is set while a background fetch runs.
 type candidateEntry struct {
 	ws         []verified
 	at         time.Time
@@ -43,45 +43,52 @@ func (s *Submitter) cachedCandidates(ctx context.Context, model string) ([]verif
 		ws := e.ws
 		if !e.refreshing && time.Since(e.at) >= age/4 {
 			e.refreshing = true
-			go s.refreshCandidates(context.WithoutCancel(ctx), model, s.candGen)
+			go s.refreshCandidates(context.WithoutCancel(ctx), model, e)
 		}
 		s.mu.Unlock()
 		return ws, nil
 	}
-	gen := s.candGen
+	gen, began := s.candGen, time.Now()
 	s.mu.Unlock()
 	ws, err := s.candidates(ctx, model)
 	if err == nil {
-		s.storeCandidates(model, gen, ws, nil)
+		s.mu.Lock()
+		// Unless the cache was dropped meanwhile (a reseal) or holds a
+		// list fetched since.
+		if cur := s.cands[model]; gen == s.candGen && (cur == nil || cur.at.Before(began)) {
+			s.putCandidates(model, ws, began)
+		}
+		s.mu.Unlock()
 	}
 	return ws, err
 }
 
-// refreshCandidates fetches model's candidates for the cache; a failure
-// drops the entry, so the next job asks the broker itself.
-func (s *Submitter) refreshCandidates(ctx context.Context, model string, gen uint64) {
+// refreshCandidates fetches model's candidates to replace entry e; a
+// failure drops e, so the next job asks the broker itself. If e is no
+// longer the cached entry when the fetch ends (dropped by a reseal, or
+// replaced by a newer fetch), the outcome is thrown away.
+func (s *Submitter) refreshCandidates(ctx context.Context, model string, e *candidateEntry) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	began := time.Now()
 	ws, err := s.candidates(ctx, model)
-	s.storeCandidates(model, gen, ws, err)
-}
-
-// storeCandidates caches a fetch's outcome, unless the cache was dropped
-// since the fetch began (gen: a list from before a reseal is stale).
-func (s *Submitter) storeCandidates(model string, gen uint64, ws []verified, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if gen != s.candGen {
-		return
-	}
-	if err != nil {
+	switch {
+	case s.cands[model] != e:
+	case err != nil:
 		delete(s.cands, model)
-		return
+	default:
+		s.putCandidates(model, ws, began)
 	}
+}
+
+// putCandidates caches ws for model as fetched at began; s.mu is held.
+func (s *Submitter) putCandidates(model string, ws []verified, began time.Time) {
 	if s.cands == nil {
 		s.cands = map[string]*candidateEntry{}
 	}
-	s.cands[model] = &candidateEntry{ws: ws, at: time.Now()}
+	s.cands[model] = &candidateEntry{ws: ws, at: began}
 }
 
 // forgetCandidates drops model's cached candidates (the broker said the

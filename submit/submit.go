@@ -135,7 +135,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		return nil, &ErrPromptTooLong{Bytes: n, Limit: limit}
 	}
 	for attempt := 0; ; attempt++ {
-		sr, ws, err := s.prepare(ctx, req)
+		sr, ws, err := s.prepare(ctx, req, true)
 		if err != nil {
 			return nil, err
 		}
@@ -174,14 +174,23 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 }
 
 // Prepare builds the sealed job for req without submitting it: the broker's
-// candidates are verified, the payload sealed to them and named eligible.
+// candidates (asked for now, not reused) are verified, the payload sealed
+// to them and named eligible.
 func (s *Submitter) Prepare(ctx context.Context, req *Request) (*wire.SubmitRequest, error) {
-	sr, _, err := s.prepare(ctx, req)
+	sr, _, err := s.prepare(ctx, req, false)
 	return sr, err
 }
 
-func (s *Submitter) prepare(ctx context.Context, req *Request) (*wire.SubmitRequest, []verified, error) {
-	ws, err := s.cachedCandidates(ctx, req.Model)
+// prepare is Prepare; reuse takes cached candidates (Run drops them when
+// the broker asks for a job to be sealed again).
+func (s *Submitter) prepare(ctx context.Context, req *Request, reuse bool) (*wire.SubmitRequest, []verified, error) {
+	var ws []verified
+	var err error
+	if reuse {
+		ws, err = s.cachedCandidates(ctx, req.Model)
+	} else {
+		ws, err = s.candidates(ctx, req.Model)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -81,6 +81,7 @@ func (a *apiClient) join(ctx context.Context, req *wire.JoinRequest) (*wire.Join
 		return nil, err
 	}
 	a.setToken(out.Token)
+	a.noAvg.Store(false) // a broker may have been upgraded since: try the average again
 	return &out, nil
 }
 
@@ -109,8 +110,8 @@ func (a *apiClient) report(ctx context.Context, reps []wire.Report) ([]wire.Repo
 
 // heartbeat sends req. A broker from before avg_job_ms refuses the field as
 // unknown (its worker API takes no unknown fields): the heartbeat goes
-// again without it, and later ones leave it out, so workers may be
-// upgraded before brokers.
+// again without it, and later ones leave it out until the next join, so
+// workers may be upgraded before brokers.
 func (a *apiClient) heartbeat(ctx context.Context, req *wire.HeartbeatRequest) (*wire.HeartbeatResponse, error) {
 	if req.AvgJobMs != 0 && a.noAvg.Load() {
 		r := *req

@@ -79,15 +79,20 @@ func (o *ollama) chat(ctx context.Context, req *api.ChatRequest, fn func(*chatLi
 			long = append(long, part...)
 			continue
 		}
+		if err != nil && err != io.EOF {
+			// The connection broke (or ctx ended) mid-answer: an error,
+			// not a short answer, so the job is retried.
+			return err
+		}
 		line := part
 		if long != nil {
 			line = append(long, part...)
 			long = nil
 		}
-		if len(line) > maxChatLine {
+		if line = bytes.TrimSpace(line); len(line) > maxChatLine {
 			return fmt.Errorf("ollama: an answer line over %d bytes", maxChatLine)
 		}
-		if line = bytes.TrimSpace(line); len(line) > 0 {
+		if len(line) > 0 {
 			var l chatLine
 			if jerr := json.Unmarshal(line, &l); jerr != nil {
 				return fmt.Errorf("ollama: a line of the answer does not decode: %w", jerr)
@@ -101,9 +106,6 @@ func (o *ollama) chat(ctx context.Context, req *api.ChatRequest, fn func(*chatLi
 		}
 		if err == io.EOF {
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }

@@ -117,3 +117,28 @@ func BenchmarkChatStream(b *testing.B) {
 		}
 	})
 }
+
+// TestChatConnectionCut: a connection that breaks mid-answer is an error
+// (the job is retried), not a short answer.
+func TestChatConnectionCut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"message":{"content":"a"}}` + "\n" + `{"message":{"con`))
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // no end of the chunked body
+		}
+	}))
+	defer srv.Close()
+	o, err := newOllama(srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	err = o.chat(context.Background(), &api.ChatRequest{Model: "x"}, func(l *chatLine) error { text += l.Message.Content; return nil })
+	if err == nil || strings.Contains(err.Error(), "does not decode") || text != "a" {
+		t.Fatalf("cut connection: err %v, text %q; want the read error after \"a\"", err, text)
+	}
+}
