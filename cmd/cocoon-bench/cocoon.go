@@ -39,10 +39,12 @@ type runningBroker struct {
 }
 
 // startBroker runs a broker as `cocoon broker` would (production defaults:
-// 15 s lease, 250 ms recoverer), with insecure-dev workers allowed and no
-// queue limit (50,000 jobs may wait at once; asynq has no limit either).
+// 15 s lease, 250 ms recoverer, at most 8 running jobs per user), with
+// insecure-dev workers allowed and no queue limit (50,000 jobs may wait at
+// once; asynq has no limit either).
 func (b *bench) startBroker(ctx context.Context, adjust func(*broker.Config)) (*runningBroker, error) {
 	cfg := broker.Config{Redis: b.rdb, Token: token, AllowInsecure: true,
+		Store:  broker.StoreConfig{MaxUserJobs: 8}, // COCOON_MAX_USER_JOBS's default
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if adjust != nil {
 		adjust(&cfg)
