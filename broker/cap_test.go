@@ -11,7 +11,7 @@ import (
 // TestPerUserCap: a user with MaxUserJobs jobs running gets no more
 // leased while other users are served; each way a job stops running
 // (completion, retryable failure, cancel, lease expiry) frees its slot,
-// and only once.
+// and only once; counts back at 0 are deleted by the purge pass.
 func TestPerUserCap(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newTestStore(t, StoreConfig{MaxUserJobs: 2})
@@ -83,10 +83,33 @@ func TestPerUserCap(t *testing.T) {
 	if _, _, err := s.Recover(ctx, wire.ShardOf(model)); err != nil {
 		t.Fatal(err)
 	}
-	if got := byUser(lease(10)); got["heavy"] != 2 || got["light"] != 2 {
+	final := lease(10)
+	if got := byUser(final); got["heavy"] != 2 || got["light"] != 2 {
 		t.Fatalf("after the leases expired: %v; want 2 per user again", got)
 	}
 	if more := lease(10); len(more) != 0 {
 		t.Fatalf("leased %v past the cap", byUser(more))
+	}
+
+	// A job's end only decrements its user's count; the purge pass deletes
+	// the counts back at 0 and keeps the others.
+	for _, j := range final {
+		if j.User == "light" {
+			must(t, s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease}))
+		}
+	}
+	urun := shardPrefix(wire.ShardOf(model)) + "urun:" + model
+	counts, err := s.rdb.HGetAll(ctx, urun).Result()
+	must(t, err)
+	if counts["heavy"] != "2" || counts["light"] != "0" {
+		t.Fatalf("running counts %v; want heavy 2, light 0", counts)
+	}
+	if _, err := s.PurgeFinished(ctx, wire.ShardOf(model), 500); err != nil {
+		t.Fatal(err)
+	}
+	counts, err = s.rdb.HGetAll(ctx, urun).Result()
+	must(t, err)
+	if len(counts) != 1 || counts["heavy"] != "2" {
+		t.Fatalf("running counts after the purge pass %v; want only heavy 2", counts)
 	}
 }

@@ -18,7 +18,7 @@ import "strconv"
 //	cocoon:{s<N>}:dead                 list   dead-lettered job ids
 //	cocoon:{s<N>}:finished             zset   done job id -> when it finished (ms); purged after the retention
 //	cocoon:{s<N>}:settle               list   ended billed jobs the settler has not billed yet
-//	cocoon:{s<N>}:urun:<model>         hash   user -> running jobs of the model (per-user cap)
+//	cocoon:{s<N>}:urun:<model>         hash   user -> running jobs of the model (per-user cap; counts back at 0 are deleted by the purge pass)
 //	cocoon:{reg}:workers               hash   worker id -> registration (JSON; written at a join)
 //	cocoon:{reg}:status                hash   worker id -> status (JSON: seen, running, draining, loaded; every heartbeat)
 //	cocoon:{reg}:nonce:<hex>           string single-use join nonce (TTL)

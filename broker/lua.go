@@ -96,6 +96,6 @@ local function unrun(prefix, jk)
   redis.call('HSET', jk, 'run', '0')
   local f = redis.call('HMGET', jk, 'model', 'user')
   local k = prefix .. 'urun:' .. f[1]
-  if redis.call('HINCRBY', k, f[2], -1) <= 0 then redis.call('HDEL', k, f[2]) end
+  redis.call('HINCRBY', k, f[2], -1) -- a count at 0 is deleted by the purge pass
 end
 `

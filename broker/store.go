@@ -318,7 +318,7 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
     if tonumber(f[6] or '0') > 0 then redis.call('RPUSH', prefix .. 'settle', id) end
     if f[7] == '1' then -- the job held one of its user's slots
       local k = prefix .. 'urun:' .. f[8]
-      if redis.call('HINCRBY', k, f[9], -1) <= 0 then redis.call('HDEL', k, f[9]) end
+      redis.call('HINCRBY', k, f[9], -1) -- a count at 0 is deleted by the purge pass
     end
     table.insert(ended, id)
     -- One event ends the job and its last segment (worker, index, receipt).
@@ -336,9 +336,11 @@ return out
 `)
 
 // purgeScript deletes done jobs (hash and event stream) that finished
-// before a time, at most limit of them.
+// before a time, at most limit of them, and the users' running counts
+// that are back at 0 (a job's end only decrements its user's count: one
+// write fewer per job than deleting it there).
 // KEYS[1] shard prefix  ARGV before_ms limit
-// returns how many it deleted
+// returns how many jobs it deleted
 var purgeScript = redis.NewScript(`
 local prefix = KEYS[1]
 local ids = redis.call('ZRANGEBYSCORE', prefix .. 'finished', '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -346,6 +348,18 @@ for _, id in ipairs(ids) do
   redis.call('DEL', prefix .. 'job:' .. id, prefix .. 'ev:' .. id)
 end
 if #ids > 0 then redis.call('ZREM', prefix .. 'finished', unpack(ids)) end
+for _, model in ipairs(redis.call('SMEMBERS', prefix .. 'models')) do
+  local k = prefix .. 'urun:' .. model
+  local counts = redis.call('HGETALL', k)
+  local idle = {}
+  for i = 1, #counts, 2 do
+    if tonumber(counts[i + 1]) <= 0 then table.insert(idle, counts[i]) end
+    if #idle == 1000 or (i + 2 > #counts and #idle > 0) then
+      redis.call('HDEL', k, unpack(idle))
+      idle = {}
+    end
+  end
+end
 return #ids
 `)
 
