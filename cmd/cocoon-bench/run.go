@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -73,8 +74,40 @@ func (b *bench) add(name string, v float64, unit string, prec int) {
 	b.logf("%s=%.*f %s", name, prec, v, unit)
 }
 
-// flush empties Redis between parts so each starts from the same state.
-func (b *bench) flush(ctx context.Context) error { return b.rdb.FlushAll(ctx).Err() }
+// flush empties Redis between parts so each starts from the same state,
+// its append-only file included: the AOF is rewritten (to almost nothing)
+// and the rewrite waited for, so that rewriting an earlier part's writes
+// does not fork and compete for the CPU during the next part.
+func (b *bench) flush(ctx context.Context) error {
+	if err := b.rdb.FlushAll(ctx).Err(); err != nil {
+		return err
+	}
+	if err := b.aofIdle(ctx); err != nil {
+		return err
+	}
+	if err := b.rdb.BgRewriteAOF(ctx).Err(); err != nil {
+		return err
+	}
+	return b.aofIdle(ctx)
+}
+
+// aofIdle waits until Redis has no AOF rewrite running or scheduled.
+func (b *bench) aofIdle(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		info, err := b.rdb.Info(ctx, "persistence").Result()
+		if err != nil {
+			return err
+		}
+		if strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis AOF rewrite still running after a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // profile runs fn with the CPU profiler on when -cpuprofile is set,
 // writing <cpuprofile>.<phase> (cocoon phases only).
@@ -130,6 +163,10 @@ func run(ctx context.Context, cfg Config, out, log io.Writer) error {
 		if !cfg.part(p.name) {
 			continue
 		}
+		// What the last part left behind is garbage by now: collect it
+		// here, not in the middle of this part.
+		runtime.GC()
+		debug.FreeOSMemory()
 		start := time.Now()
 		if err := p.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
