@@ -347,16 +347,16 @@ func (r *registry) capacity(model string) (ok, known bool, served []string) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, w := range r.workers {
-		if w.SeenMs < cutoff {
-			continue
-		}
-		if w.serves(model) {
+		if w.SeenMs >= cutoff && w.serves(model) {
 			if !w.Draining {
 				return true, true, nil
 			}
 			known = true
 		}
-		if !w.Draining {
+	}
+	// No capacity (rare): what is served instead, for the error.
+	for _, w := range r.workers {
+		if w.SeenMs >= cutoff && !w.Draining {
 			for _, m := range w.Models {
 				served = append(served, m.Name)
 			}

@@ -2,19 +2,19 @@ package broker
 
 import (
 	"context"
-	"strconv"
-	"strings"
-
 	"errors"
-	"github.com/cocoon-network/cocoon/internal/obs"
-	"github.com/cocoon-network/cocoon/ledger"
-	"github.com/cocoon-network/cocoon/trust"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cocoon-network/cocoon/internal/obs"
+	"github.com/cocoon-network/cocoon/ledger"
+	"github.com/cocoon-network/cocoon/trust"
 )
 
 // notifyChannel is the pub/sub channel submits announce their model on, so

@@ -187,7 +187,7 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		// the same Redis round trip as the reports.
 		var jobs []wire.LeasedJob
 		var err error
-		results := b.applyReports(ctx, wi, req.Reports, func(reps []*wire.Report) []ReportOutcome {
+		results := b.applyReports(req.Reports, func(reps []*wire.Report) []ReportOutcome {
 			if b.draining.Load() || wi.Draining || len(wi.Models) == 0 {
 				return b.store.ApplyReports(ctx, wi.ID, reps)
 			}
@@ -291,7 +291,7 @@ func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *Worker
 		badRequest(w, "reports", "at most %d reports per batch", maxReportBatch)
 		return
 	}
-	results := b.applyReports(r.Context(), wi, batch.Reports, func(reps []*wire.Report) []ReportOutcome {
+	results := b.applyReports(batch.Reports, func(reps []*wire.Report) []ReportOutcome {
 		return b.store.ApplyReports(r.Context(), wi.ID, reps)
 	})
 	writeJSON(w, http.StatusOK, wire.ReportResults{Results: results})
@@ -299,7 +299,7 @@ func (b *Broker) handleReport(w http.ResponseWriter, r *http.Request, wi *Worker
 
 // applyReports checks a worker's reports and applies the valid ones in
 // order with apply, one result per report.
-func (b *Broker) applyReports(ctx context.Context, wi *WorkerInfo, reps []wire.Report, apply func([]*wire.Report) []ReportOutcome) []wire.ReportResult {
+func (b *Broker) applyReports(reps []wire.Report, apply func([]*wire.Report) []ReportOutcome) []wire.ReportResult {
 	out := make([]wire.ReportResult, len(reps))
 	valid := make([]*wire.Report, 0, len(reps))
 	at := make([]int, 0, len(reps))

@@ -103,7 +103,7 @@ func (r *reporter) takeLocked() []pendingReport {
 	return batch
 }
 
-// seal turns a batch's stream entries into their chunk reports.
+// sealStreams turns a batch's stream entries into their chunk reports.
 func sealStreams(batch []pendingReport) []pendingReport {
 	out := batch[:0:0]
 	for _, p := range batch {
@@ -187,9 +187,9 @@ func (r *reporter) run(ctx context.Context) {
 	}
 }
 
-// deliver hands each report's result to its waiter and stops the jobs the
-// broker no longer wants; it returns the reports the broker could not
-// store, to send again (the same report: the broker dedupes by sequence).
+// deliver stops the jobs the broker no longer wants (a report's result
+// says so); it returns the reports the broker could not store, to send
+// again (the same report: the broker dedupes by sequence).
 func (r *reporter) deliver(batch []pendingReport, results []wire.ReportResult) []pendingReport {
 	var again []pendingReport
 	for i, res := range results {
