@@ -1,20 +1,20 @@
 package broker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
+	"github.com/cocoon-network/cocoon/internal/jsonx"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_ = jsonx.Write(w, v)
 }
 
 func writeErr(w http.ResponseWriter, status int, e *wire.Error) {
@@ -31,22 +31,14 @@ func badRequest(w http.ResponseWriter, field, format string, args ...any) {
 // decodeBody reads a JSON body of at most limit bytes into v, rejecting
 // unknown fields and trailing data, and answers 400/413 itself on failure.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("trailing data after the JSON object")
-		}
-	}
+	err := jsonx.ReadAll(http.MaxBytesReader(w, r.Body, limit), func(b []byte) error { return jsonx.DecodeStrict(b, v) })
 	if err == nil {
 		return true
 	}
 	var (
 		maxErr  *http.MaxBytesError
-		typeErr *json.UnmarshalTypeError
-		synErr  *json.SyntaxError
+		typeErr *jsonx.UnmarshalTypeError
+		synErr  *jsonx.SyntaxError
 	)
 	switch {
 	case errors.As(err, &maxErr):
@@ -83,7 +75,7 @@ func unauthorized(w http.ResponseWriter, msg string) {
 // the connection.
 func writeJSONErr(w http.ResponseWriter, v any) error {
 	w.WriteHeader(http.StatusOK)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	if err := jsonx.Write(w, v); err != nil {
 		return err
 	}
 	if f, ok := w.(http.Flusher); ok {

@@ -113,11 +113,16 @@ func codeErr(v any) error {
 // A user already running max_user_jobs jobs of the model is skipped (0: no cap).
 // KEYS[1] shard prefix  KEYS[2] rotation  KEYS[3] leases  KEYS[4] depth
 // ARGV model worker now lease_ms max lease_base max_scan max_user_jobs coef
-// returns a list of {id, user, max, payload, lease, deadline, attempts, seg, next, tokens, {chunk...}}
+// The n-th job leased (from 0) gets lease token lease_base.n and deadline
+// now + lease_ms: the caller knows both, so the reply leaves them out.
+// returns a list of {id, user, max, payload, created} for a first attempt
+// with nothing streamed, else {id, user, max, payload, created, attempts,
+// seg, next, tokens, {chunk...}}
 var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
+local deadline = now + leaseMs
 local fields = {'state', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'created', 'coef', 'elig', 'mcoef'}
 local function runs(f)
   local e = f[10]
@@ -132,13 +137,15 @@ while #out < max and scanned < maxScan do
   -- leave it): two writes to the rotation per round, not per job.
   local users = redis.call('LRANGE', KEYS[2], 0, max - #out - 1)
   if #users == 0 then break end
+  local running = {}
+  if cap > 0 then running = redis.call('HMGET', urun, unpack(users)) end
   local keep = {}
-  for _, user in ipairs(users) do
+  for u, user in ipairs(users) do
     scanned = scanned + 1
     local uq = prefix .. 'uq:' .. model .. '|' .. user
     local id, f = nil, nil
     local more = true
-    if cap == 0 or tonumber(redis.call('HGET', urun, user) or '0') < cap then
+    if cap == 0 or tonumber(running[u] or '0') < cap then
       -- The user's oldest job, if this worker may run it; else its oldest
       -- such job among the first 8, so a job sealed to other workers does
       -- not hold back the user's later jobs.
@@ -166,9 +173,7 @@ while #out < max and scanned < maxScan do
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
         local jk = prefix .. 'job:' .. id
         local attempts = tonumber(f[2] or '0') + 1
-        local lease = base .. '.' .. #out
-        local deadline = now + leaseMs
-        local set = {'state', 'leased', 'worker', worker, 'lease', lease, 'deadline', deadline, 'attempts', attempts, 'coef', coef}
+        local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out, 'attempts', attempts, 'coef', coef}
         if cap > 0 then
           redis.call('HINCRBY', urun, user, 1)
           table.insert(set, 'run')
@@ -188,14 +193,19 @@ while #out < max and scanned < maxScan do
         redis.call('HSET', jk, unpack(set))
         table.insert(leased, deadline)
         table.insert(leased, id)
-        local chunks = {}
-        if tonumber(f[4] or '0') > 0 then
-          for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
-            local kv = e[2]
-            if kv[2] == 'chunk' then table.insert(chunks, kv) end
+        local seg, nxt, tokens = f[3] or '0', f[4] or '0', f[5] or '0'
+        if attempts == 1 and seg == '0' and nxt == '0' and tokens == '0' then
+          table.insert(out, {id, user, f[6], f[7], f[8] or '0'})
+        else
+          local chunks = {}
+          if tonumber(nxt) > 0 then
+            for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
+              local kv = e[2]
+              if kv[2] == 'chunk' then table.insert(chunks, kv) end
+            end
           end
+          table.insert(out, {id, user, f[6], f[7], f[8] or '0', attempts, seg, nxt, tokens, chunks})
         end
-        table.insert(out, {id, user, f[6], f[7], lease, deadline, attempts, f[3] or '0', f[4] or '0', f[5] or '0', chunks, f[8] or '0'})
       end
     end
   end
@@ -216,9 +226,10 @@ func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wir
 // price); the job records it for billing.
 func (s *Store) LeaseAt(ctx context.Context, model, worker string, max, coef int) ([]wire.LeasedJob, error) {
 	c := s.leaseCall(model, worker, max, coef)
-	return s.leased(model, c.script.Run(ctx, s.rdb, c.keys, c.args...))
+	return s.leased(model, &c, c.script.Run(ctx, s.rdb, c.keys, c.args...))
 }
 
+// leaseCall builds a lease script call; leased decodes its reply.
 func (s *Store) leaseCall(model, worker string, max, coef int) scriptCall {
 	shard := wire.ShardOf(model)
 	return scriptCall{script: leaseScript, once: true,
@@ -226,26 +237,32 @@ func (s *Store) leaseCall(model, worker string, max, coef int) scriptCall {
 		args: []any{model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max + 16, s.cfg.MaxUserJobs, coef}}
 }
 
-// leased decodes a lease script's reply.
-func (s *Store) leased(model string, cmd *redis.Cmd) ([]wire.LeasedJob, error) {
+// leased decodes the reply of lease call c.
+func (s *Store) leased(model string, c *scriptCall, cmd *redis.Cmd) ([]wire.LeasedJob, error) {
 	v, err := cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", model, err)
 	}
+	now, until, base := c.args[2].(int64), c.args[2].(int64)+c.args[3].(int64), c.args[5].(string)
 	jobs := make([]wire.LeasedJob, 0, len(v))
-	for _, raw := range v {
-		f := raw.([]any)
+	for i, raw := range v {
+		f, ok := raw.([]any)
+		if !ok || (len(f) != 5 && len(f) != 10) {
+			return nil, fmt.Errorf("lease %s: malformed script reply", model)
+		}
 		j := wire.LeasedJob{
-			ID: str(f[0]), Model: model, User: str(f[1]), MaxTokens: atoi(f[2]),
-			Payload: []byte(str(f[3])), Lease: str(f[4]), LeaseUntil: int64(atoi(f[5])),
-			Attempt: atoi(f[6]), Segment: atoi(f[7]), NextSeq: uint64(atoi(f[8])), Tokens: atoi(f[9]),
+			ID: str(f[0]), Model: model, User: str(f[1]), MaxTokens: atoi(f[2]), Payload: []byte(str(f[3])),
+			Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1,
 		}
-		for _, c := range f[10].([]any) {
-			m := fieldMap(c.([]any))
-			j.Prefix = append(j.Prefix, wire.Chunk{Seq: uint64(atoi(m["s"])), Data: []byte(m["d"]), Tokens: atoi(m["k"])})
+		if len(f) == 10 {
+			j.Attempt, j.Segment, j.NextSeq, j.Tokens = atoi(f[5]), atoi(f[6]), uint64(atoi(f[7])), atoi(f[8])
+			for _, c := range f[9].([]any) {
+				m := fieldMap(c.([]any))
+				j.Prefix = append(j.Prefix, wire.Chunk{Seq: uint64(atoi(m["s"])), Data: []byte(m["d"]), Tokens: atoi(m["k"])})
+			}
 		}
-		if created := int64(atoi(f[11])); j.Attempt == 1 && created > 0 {
-			obs.DispatchLatency.WithLabelValues(model).Observe(float64(s.now()-created) / 1000)
+		if created := int64(atoi(f[4])); j.Attempt == 1 && created > 0 {
+			obs.DispatchLatency.WithLabelValues(model).Observe(float64(now-created) / 1000)
 		}
 		jobs = append(jobs, j)
 	}
@@ -277,9 +294,7 @@ return {'', ''}
 var extendScript = redis.NewScript(luaHolder + `
 local bad = holder(KEYS[1], ARGV[1], ARGV[2])
 if bad then return bad end
-local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'deadline', deadline)
-redis.call('ZADD', KEYS[2], deadline, ARGV[5])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[5])
 return {'', ''}
 `)
 
@@ -290,7 +305,8 @@ return {'', ''}
 // Done jobs are not given a TTL one by one: they go to the shard's
 // finished set, which PurgeFinished empties after the retention.
 // ARGV worker now_ms, then per job: id lease prompt_tokens completion_tokens receipt
-// returns per job {code, message}
+// returns {index, code, message} for each job (index from 0) not completed
+// now or before: most calls return an empty list
 var completeScript = redis.NewScript(luaHolder + `
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out, ended, finished = {}, {}, {}
@@ -307,7 +323,7 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
       redis.call('HSET', jk, 'cused', '1')
     end
     if bad[1] == 'conflict' and f[1] == 'done' and f[3] == lease then bad = {'dup', ''} end
-    out[i + 1] = bad
+    if bad[1] ~= 'dup' then table.insert(out, {i, bad[1], bad[2]}) end
   else
     -- The answer's completion tokens: those streamed by earlier segments
     -- plus this segment's count.
@@ -325,7 +341,6 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
     redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total, 'w', worker, 'g', f[4] or '0', 'r', rcpt)
     table.insert(finished, now)
     table.insert(finished, id)
-    out[i + 1] = {'', ''}
   end
 end
 if #ended > 0 then

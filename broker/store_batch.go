@@ -67,7 +67,7 @@ func (s *Store) ApplyReportsThenLease(ctx context.Context, worker string, reps [
 	if cmd == nil {
 		return out, nil, errors.New("lease was not run")
 	}
-	jobs, err := s.leased(model, cmd)
+	jobs, err := s.leased(model, &lc, cmd)
 	return out, jobs, err
 }
 
@@ -100,24 +100,35 @@ func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Re
 	}
 	for k, c := range cmds {
 		v, cerr := c.Result()
-		for n, i := range members[k] {
-			if cerr != nil {
+		if cerr != nil {
+			for _, i := range members[k] {
 				out[i].Err = fmt.Errorf("report %s: %w", reps[i].Job, cerr)
-				continue
 			}
-			res := v
-			if calls[k].script == completeScript {
-				all, _ := v.([]any)
-				if n >= len(all) {
-					out[i].Err = fmt.Errorf("report %s: malformed script reply", reps[i].Job)
-					continue
+			continue
+		}
+		if calls[k].script == completeScript {
+			// Only the completions that did not go through are listed.
+			fails, _ := v.([]any)
+			for _, raw := range fails {
+				f, ok := raw.([]any)
+				if n := -1; ok && len(f) == 3 {
+					n = atoi(f[0])
+					if n >= 0 && n < len(members[k]) {
+						out[members[k][n]].Err = codeErr(f[1:])
+						continue
+					}
 				}
-				res = all[n]
+				for _, i := range members[k] {
+					out[i].Err = fmt.Errorf("report %s: malformed script reply", reps[i].Job)
+				}
+				break
 			}
-			out[i].Err = codeErr(res)
-			if reps[i].Kind == wire.ReportFail && out[i].Err == nil {
-				out[i].Outcome = str(res.([]any)[1])
-			}
+			continue
+		}
+		i := members[k][0]
+		out[i].Err = codeErr(v)
+		if reps[i].Kind == wire.ReportFail && out[i].Err == nil {
+			out[i].Outcome = str(v.([]any)[1])
 		}
 	}
 	return out, thenCmd

@@ -356,3 +356,46 @@ func TestPurgeFinishedAfterRetention(t *testing.T) {
 		t.Errorf("recent job: %+v %v", st, err)
 	}
 }
+
+// A batch of reports: each report gets its own outcome, in order, when the
+// completions of a shard share one script call (which lists only the
+// completions that did not go through).
+func TestApplyReportsOutcomes(t *testing.T) {
+	s, _ := newTestStore(t, StoreConfig{})
+	ctx := context.Background()
+	for _, u := range []string{"a", "b", "c", "d"} {
+		submitJob(t, s, u, 1)
+	}
+	jobs, err := s.Lease(ctx, model, "w1", 4)
+	if err != nil || len(jobs) != 4 {
+		t.Fatalf("lease: %v, %d jobs", err, len(jobs))
+	}
+	for i, j := range jobs {
+		if want := jobs[0].Lease[:len(jobs[0].Lease)-1] + string(rune('0'+i)); j.Lease != want || j.Attempt != 1 || j.LeaseUntil != s.now()+15000 {
+			t.Fatalf("job %d: lease %q until %d attempt %d; want lease %q until %d, attempt 1", i, j.Lease, j.LeaseUntil, j.Attempt, want, s.now()+15000)
+		}
+	}
+	complete := func(j wire.LeasedJob, lease string) *wire.Report {
+		return &wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: lease, CompletionTokens: 1}
+	}
+	must(t, s.Complete(ctx, "w1", complete(jobs[3], jobs[3].Lease)))
+	out := s.ApplyReports(ctx, "w1", []*wire.Report{
+		complete(jobs[0], jobs[0].Lease),
+		complete(jobs[1], "stale"),
+		complete(jobs[2], jobs[2].Lease),
+		complete(jobs[3], jobs[3].Lease), // done before: a duplicate
+		{Kind: wire.ReportComplete, Job: wire.NewJobID(model), Lease: "x"},
+		complete(jobs[0], jobs[0].Lease), // a duplicate within the batch
+	})
+	want := []error{nil, ErrConflict, nil, nil, ErrNotFound, nil}
+	for i, o := range out {
+		if !errors.Is(o.Err, want[i]) || (want[i] == nil && o.Err != nil) {
+			t.Errorf("report %d: %v, want %v", i, o.Err, want[i])
+		}
+	}
+	for i, wantState := range []string{"done", "leased", "done", "done"} {
+		if got := state(t, s, jobs[i].ID); got != wantState {
+			t.Errorf("job %d is %s, want %s", i, got, wantState)
+		}
+	}
+}

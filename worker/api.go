@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cocoon-network/cocoon/internal/jsonx"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -38,7 +39,7 @@ func (a *apiClient) setToken(t string) {
 
 // call posts in as JSON to path and decodes the answer into out.
 func (a *apiClient) call(ctx context.Context, path string, in, out any) error {
-	b, err := json.Marshal(in)
+	b, err := jsonx.Marshal(in)
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func (a *apiClient) call(ctx context.Context, path string, in, out any) error {
 		}
 		return fmt.Errorf("%s: broker answered %s", path, resp.Status)
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return jsonx.ReadAll(resp.Body, func(b []byte) error { return jsonx.Unmarshal(b, out) })
 }
 
 func (a *apiClient) nonce(ctx context.Context) ([]byte, error) {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/jsonx"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -59,7 +60,7 @@ var ErrUnavailable = errors.New("broker unavailable")
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := jsonx.Marshal(in)
 		if err != nil {
 			return err
 		}
@@ -84,7 +85,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if out == nil {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return jsonx.ReadAll(resp.Body, func(b []byte) error { return jsonx.Unmarshal(b, out) })
 }
 
 func decodeError(resp *http.Response) error {

@@ -105,10 +105,12 @@ func BenchmarkHTTPSubmit(b *testing.B) {
 	})
 }
 
-// BenchmarkHTTPLeaseReport: one no-op worker leasing 10 at a time and
-// reporting completions in one batch, on a queue filled beforehand.
-func BenchmarkHTTPLeaseReport(b *testing.B) {
-	_, br := benchEnv(b)
+// BenchmarkHTTPLeaseCycle: one no-op worker's cycle as in the c10
+// throughput figure: each lease request carries the completions of the
+// jobs the previous one returned (10 at a time), on a queue filled
+// beforehand; Redis with AOF as in production. ns/op is per job.
+func BenchmarkHTTPLeaseCycle(b *testing.B) {
+	be, br := benchEnvAOF(b, true)
 	ctx := context.Background()
 	st := br.Store()
 	id, err := newIdentity()
@@ -119,32 +121,49 @@ func BenchmarkHTTPLeaseReport(b *testing.B) {
 	if a.token, err = join(ctx, a, id, "w", []string{noopModel}, 10); err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < b.N; i++ {
-		if _, err := st.Submit(ctx, submitReq(fmt.Sprintf("u%d", i%32), time.Now())); err != nil {
-			b.Fatal(err)
+	for i := 0; i < b.N; {
+		reqs := make([]*wire.SubmitRequest, 0, 128)
+		for ; i < b.N && len(reqs) < 128; i++ {
+			reqs = append(reqs, submitReq(fmt.Sprintf("u%d", i%32), time.Now()))
+		}
+		for _, o := range st.SubmitMany(ctx, reqs, nil) {
+			if o.Err != nil {
+				b.Fatal(o.Err)
+			}
 		}
 	}
+	scriptUs := func() float64 {
+		info, _ := be.rdb.Info(ctx, "commandstats").Result()
+		u := parseUsage(info)
+		return u.stats["evalsha"][1]
+	}
+	u0, s0 := be.redisUsage(ctx), scriptUs()
 	b.ResetTimer()
-	for done := 0; done < b.N; {
+	var done []wire.Report
+	for n := 0; n < b.N || len(done) > 0; {
 		var lr wire.LeaseResponse
-		if err := a.call(ctx, "/v1/worker/lease", wire.LeaseRequest{Max: 10, WaitMs: 1000}, &lr); err != nil || len(lr.Jobs) == 0 {
-			b.Fatalf("lease: %d jobs, %v", len(lr.Jobs), err)
+		req := wire.LeaseRequest{Max: min(10, b.N-n), WaitMs: 1000, Reports: done}
+		if req.Max == 0 {
+			req.Max, req.WaitMs = 1, 1
 		}
-		batch := wire.ReportBatch{}
-		for _, j := range lr.Jobs {
-			batch.Reports = append(batch.Reports, wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease})
-		}
-		var out wire.ReportResults
-		if err := a.call(ctx, "/v1/worker/report", batch, &out); err != nil {
+		if err := a.call(ctx, "/v1/worker/lease", req, &lr); err != nil {
 			b.Fatal(err)
 		}
-		for _, r := range out.Results {
+		for _, r := range lr.Results {
 			if r.Code != "" {
 				b.Fatalf("report: %+v", r)
 			}
 		}
-		done += len(lr.Jobs)
+		done = done[:0]
+		for _, j := range lr.Jobs {
+			done = append(done, wire.Report{Kind: wire.ReportComplete, Job: j.ID, Lease: j.Lease})
+		}
+		n += len(lr.Jobs)
 	}
+	b.StopTimer()
+	u := be.redisUsage(ctx)
+	b.ReportMetric((scriptUs()-s0)/float64(b.N), "script-µs/job")
+	b.ReportMetric((u.cpu-u0.cpu)*1e6/float64(b.N), "redis-cpu-µs/job")
 }
 
 // BenchmarkRedisPerJob: the job store's Redis cost per job, batched as the

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/cocoon-network/cocoon/attest"
 	"github.com/cocoon-network/cocoon/broker"
 	"github.com/cocoon-network/cocoon/broker/client"
+	"github.com/cocoon-network/cocoon/internal/jsonx"
 	"github.com/cocoon-network/cocoon/seal"
 	"github.com/cocoon-network/cocoon/trust"
 	"github.com/cocoon-network/cocoon/wire"
@@ -83,7 +83,7 @@ type workerAPI struct {
 }
 
 func (a *workerAPI) call(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
+	body, err := jsonx.Marshal(in)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (a *workerAPI) call(ctx context.Context, path string, in, out any) error {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(raw)))
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return jsonx.ReadAll(resp.Body, func(b []byte) error { return jsonx.Unmarshal(b, out) })
 }
 
 // identity is what a joining worker presents; one is shared by every
@@ -301,7 +301,7 @@ func (b *bench) cocoonThroughput(ctx context.Context, conc int) (float64, error)
 		if err := b.submitAll(ctx, c, int(total)); err != nil {
 			return err
 		}
-		b.logf("cocoon c%d: %d submitted in %v", conc, total, time.Since(start).Round(time.Millisecond))
+		b.logf("cocoon c%d: %d submitted in %v, %d of them completed", conc, total, time.Since(start).Round(time.Millisecond), done.Load())
 		select {
 		case <-finished:
 		case <-time.After(5 * time.Minute):

@@ -169,13 +169,16 @@ func cpuTime() time.Duration {
 
 // redisUsage is a snapshot of Redis's CPU and per-command counters.
 type redisUsage struct {
-	cpu   float64               // used_cpu_user + used_cpu_sys, seconds
-	stats map[string][2]float64 // command -> {calls, usec}
-	at    time.Time
+	cpu      float64               // used_cpu_user + used_cpu_sys, seconds
+	childCPU float64               // the same for its forks (AOF rewrites)
+	aofSize  float64               // aof_current_size, bytes
+	rewrites float64               // aof_rewrites so far
+	stats    map[string][2]float64 // command -> {calls, usec}
+	at       time.Time
 }
 
 func (b *bench) redisUsage(ctx context.Context) redisUsage {
-	info, _ := b.rdb.Info(ctx, "cpu", "commandstats").Result()
+	info, _ := b.rdb.Info(ctx, "cpu", "commandstats", "persistence").Result()
 	return parseUsage(info)
 }
 
@@ -184,13 +187,14 @@ func parseUsage(info string) redisUsage {
 	u := redisUsage{stats: map[string][2]float64{}, at: time.Now()}
 	for _, line := range strings.Split(info, "\n") {
 		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "used_cpu_user:"); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			u.cpu += f
-		}
-		if v, ok := strings.CutPrefix(line, "used_cpu_sys:"); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			u.cpu += f
+		// Counters that add up into one figure: CPU is user + sys.
+		for key, dst := range map[string]*float64{"used_cpu_user": &u.cpu, "used_cpu_sys": &u.cpu,
+			"used_cpu_user_children": &u.childCPU, "used_cpu_sys_children": &u.childCPU,
+			"aof_current_size": &u.aofSize, "aof_rewrites": &u.rewrites} {
+			if v, ok := strings.CutPrefix(line, key+":"); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				*dst += f
+			}
 		}
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
 			name, fields, _ := strings.Cut(rest, ":")
@@ -223,7 +227,12 @@ func (u redisUsage) since(u0 redisUsage, jobs int) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f/job %.1fµs", name, c/float64(jobs), (s[1]-u0.stats[name][1])/c))
 	}
 	slices.Sort(parts)
-	return fmt.Sprintf("redis busy %.0f%% of a core; %s", 100*(u.cpu-u0.cpu)/secs, strings.Join(parts, ", "))
+	aof := fmt.Sprintf("AOF %.0f bytes/job", (u.aofSize-u0.aofSize)/float64(jobs))
+	if n := u.rewrites - u0.rewrites; n > 0 {
+		// A rewrite shrinks the file: the growth no longer tells the bytes written.
+		aof = fmt.Sprintf("%.0f AOF rewrites, their forks busy %.0f%% of a core", n, 100*(u.childCPU-u0.childCPU)/secs)
+	}
+	return fmt.Sprintf("redis busy %.0f%% of a core, %s; %s", 100*(u.cpu-u0.cpu)/secs, aof, strings.Join(parts, ", "))
 }
 
 // redisPersistence describes Redis's disk events so far (AOF rewrites and
