@@ -3,13 +3,13 @@ package broker
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/jsonx"
 	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/wire"
 )
@@ -331,7 +331,7 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, e := range evs {
-			data, _ := json.Marshal(e)
+			data, _ := jsonx.Marshal(e)
 			fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
 			after = e.ID
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cocoon-network/cocoon/internal/jsonx"
@@ -71,15 +72,21 @@ func unauthorized(w http.ResponseWriter, msg string) {
 	writeErr(w, http.StatusUnauthorized, &wire.Error{Code: wire.CodeUnauthorized, Message: msg})
 }
 
-// writeJSONErr writes v as a 200 JSON body and reports whether it reached
-// the connection.
+// writeJSONErr writes v as a 200 JSON body with its length and sends it at
+// once; it reports whether the body reached the connection. With the
+// length known the response goes in one write and is complete when sent
+// (a flushed body without it is chunked: a second write at the handler's
+// end, which the reader waits for).
 func writeJSONErr(w http.ResponseWriter, v any) error {
-	w.WriteHeader(http.StatusOK)
-	if err := jsonx.Write(w, v); err != nil {
+	b, err := jsonx.Marshal(v)
+	if err != nil {
 		return err
 	}
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
+	b = append(b, '\n')
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(b); err != nil {
+		return err
 	}
-	return nil
+	return http.NewResponseController(w).Flush()
 }

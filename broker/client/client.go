@@ -205,7 +205,7 @@ func (c *Client) followOnce(ctx context.Context, id string, after *string, fn fu
 			continue
 		}
 		var e wire.Event
-		if err := json.Unmarshal([]byte(data), &e); err != nil {
+		if err := jsonx.Unmarshal([]byte(data), &e); err != nil {
 			return true, fmt.Errorf("bad event from broker: %w", err)
 		}
 		*after = e.ID

@@ -28,6 +28,9 @@ func TestSameAsEncodingJSON(t *testing.T) {
 			Lease: "l.0", LeaseUntil: 1_800_000_000_000, Attempt: 2, Segment: 1, NextSeq: 3, Tokens: 9,
 			Prefix: []wire.Chunk{{Seq: 0, Data: []byte("a"), Tokens: 1}}}},
 			Results: []wire.ReportResult{{}, {Code: "conflict", Message: "stale lease"}}},
+		&wire.Event{ID: "1700000000000-0", Type: "chunk", Seq: 2, Data: []byte("sealed\x00"), Tokens: 30},
+		&wire.Event{ID: "1700000000000-1", Type: "done", Worker: "w1", Segment: 1, PromptTokens: 5, CompletionTokens: 256,
+			Receipt: []byte("receipt"), Error: "<none> & \u2028"},
 	}
 	for _, v := range values {
 		want, err := json.Marshal(v)
