@@ -126,3 +126,40 @@ func BenchmarkDecodeLeaseResponse(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDecodeStrict: on any body, DecodeStrict accepts what encoding/json
+// (with DisallowUnknownFields, nothing after the value) accepts, and
+// decodes it to the same value.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{
+		`{"jobs":[{"id":"6-aaaaaaaaaaaaaaaaaaaaaaaaaa","model":"m:1","user":"tg:1","max_tokens":5,"payload":"AAEC/w==","eligible":["w1"]}]}`,
+		`{"max":10,"wait_ms":20000,"reports":[{"kind":"complete","job":"j","lease":"l.0","receipt":"c2ln"}]}`,
+		`{"jobs":[{"MODEL":"m","payload":null}]}`, `{"jobs":[{"model":"\ud800x"}]}`, `{"max":1e3}`, `{"max":-0}`,
+		`{"jobs":[]} x`, `{"jobs":[{"payload":"AA"}]}`, `{"jobs":[{"model":"a","model":"b"}]}`, "{\"jobs\":[{\"user\":\"\xff\"}]}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, newV := range []func() any{
+			func() any { return new(wire.SubmitBatchRequest) },
+			func() any { return new(wire.LeaseRequest) },
+		} {
+			std, got := newV(), newV()
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			stdErr := dec.Decode(std)
+			if stdErr == nil {
+				if _, err := dec.Token(); err != io.EOF {
+					stdErr = ErrTrailing
+				}
+			}
+			err := DecodeStrict(b, got)
+			if (err == nil) != (stdErr == nil) {
+				t.Fatalf("%T from %q: jsonx %v, encoding/json %v", got, b, err, stdErr)
+			}
+			if err == nil && !reflect.DeepEqual(got, std) {
+				t.Fatalf("%T from %q: jsonx %+v, encoding/json %+v", got, b, got, std)
+			}
+		}
+	})
+}
