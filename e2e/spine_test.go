@@ -26,7 +26,7 @@ func TestSpineAnswerEqualsDirectOllama(t *testing.T) {
 	msgs := []wire.Message{{Role: "user", Content: "hello"}}
 	var deltas []string
 	// 240 tokens: a fast stream's tokens join few chunks (one per report
-	// round trip, or 10 ms), so a short answer may come in one piece.
+	// round trip, or 25 ms), so a short answer may come in one piece.
 	res, err := s.Submitter.Run(ctx, &submit.Request{Model: s.Ollama.Model, User: "cli:test", MaxTokens: 240,
 		Messages: msgs, Options: detOpts}, func(d string) { deltas = append(deltas, d) })
 	if err != nil {

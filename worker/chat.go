@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/ollama/ollama/api"
+
+	"github.com/cocoon-network/cocoon/internal/jsonx"
 )
 
 // chatLine is what the worker reads of one line of Ollama's streamed
@@ -94,7 +96,7 @@ func (o *ollama) chat(ctx context.Context, req *api.ChatRequest, fn func(*chatLi
 		}
 		if len(line) > 0 {
 			var l chatLine
-			if jerr := json.Unmarshal(line, &l); jerr != nil {
+			if jerr := jsonx.Unmarshal(line, &l); jerr != nil {
 				return fmt.Errorf("ollama: a line of the answer does not decode: %w", jerr)
 			}
 			if l.Error != "" {
