@@ -123,10 +123,12 @@ local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
 local deadline = now + leaseMs
-local fields = {'state', 'attempts', 'seg', 'next', 'tokens', 'max', 'payload', 'created', 'coef', 'elig', 'mcoef'}
+-- What every lease reads of a job; a job that ran before (its attempts
+-- field is set) is also read its stream position and last coefficient.
+local fields = {'state', 'attempts', 'max', 'payload', 'created', 'elig', 'mcoef'}
 local function runs(f)
-  local e = f[10]
-  return tonumber(coef) <= tonumber(f[11] or '1000') and
+  local e = f[6]
+  return tonumber(coef) <= tonumber(f[7] or '1000') and
     (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
 end
 local out, leased = {}, {}
@@ -173,38 +175,41 @@ while #out < max and scanned < maxScan do
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
         local jk = prefix .. 'job:' .. id
         local attempts = tonumber(f[2] or '0') + 1
+        local seg, nxt, tokens, pcoef = '0', '0', '0', coef
+        if f[2] then
+          local r = redis.call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
+          seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or coef
+        end
         local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out, 'attempts', attempts, 'coef', coef}
         if cap > 0 then
           redis.call('HINCRBY', urun, user, 1)
           table.insert(set, 'run')
           table.insert(set, '1')
         end
-        local ev = prefix .. 'ev:' .. id
         if attempts > 1 then
           -- A retry: a new segment, which its followers learn of; the
           -- counters the first attempt has at zero are set.
-          for _, kv in ipairs({'achunks', 0, 'ltok', f[5] or '0', 'pcoef', f[9] or coef}) do table.insert(set, kv) end
+          for _, kv in ipairs({'achunks', 0, 'ltok', tokens, 'pcoef', pcoef}) do table.insert(set, kv) end
           if cap == 0 then
             table.insert(set, 'run')
             table.insert(set, '0')
           end
-          redis.call('XADD', ev, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', f[3] or '0')
+          redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', seg)
         end
         redis.call('HSET', jk, unpack(set))
         table.insert(leased, deadline)
         table.insert(leased, id)
-        local seg, nxt, tokens = f[3] or '0', f[4] or '0', f[5] or '0'
         if attempts == 1 and seg == '0' and nxt == '0' and tokens == '0' then
-          table.insert(out, {id, user, f[6], f[7], f[8] or '0'})
+          table.insert(out, {id, user, f[3], f[4], f[5] or '0'})
         else
           local chunks = {}
           if tonumber(nxt) > 0 then
-            for _, e in ipairs(redis.call('XRANGE', ev, '-', '+')) do
+            for _, e in ipairs(redis.call('XRANGE', prefix .. 'ev:' .. id, '-', '+')) do
               local kv = e[2]
               if kv[2] == 'chunk' then table.insert(chunks, kv) end
             end
           end
-          table.insert(out, {id, user, f[6], f[7], f[8] or '0', attempts, seg, nxt, tokens, chunks})
+          table.insert(out, {id, user, f[3], f[4], f[5] or '0', attempts, seg, nxt, tokens, chunks})
         end
       end
     end
@@ -314,10 +319,10 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
   local jk, ev = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'seg', 'ltok', 'rsv', 'run', 'model', 'user', 'cused')
+  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'seg', 'ltok', 'rsv', 'run', 'model', 'user')
   local bad = held(f, worker, lease)
   if bad then
-    if bad[1] == 'cancelled' and f[10] ~= '1' then
+    if bad[1] == 'cancelled' and redis.call('HGET', jk, 'cused') ~= '1' then
       redis.call('HINCRBY', jk, 'pt', pt)
       redis.call('HINCRBY', jk, 'ct', ct)
       redis.call('HSET', jk, 'cused', '1')
