@@ -32,7 +32,11 @@ func badRequest(w http.ResponseWriter, field, format string, args ...any) {
 // decodeBody reads a JSON body of at most limit bytes into v, rejecting
 // unknown fields and trailing data, and answers 400/413 itself on failure.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	err := jsonx.ReadAll(http.MaxBytesReader(w, r.Body, limit), func(b []byte) error { return jsonx.DecodeStrict(b, v) })
+	size := 0
+	err := jsonx.ReadAll(http.MaxBytesReader(w, r.Body, limit), func(b []byte) error {
+		size = len(b)
+		return jsonx.DecodeStrict(b, v)
+	})
 	if err == nil {
 		return true
 	}
@@ -47,7 +51,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	case errors.As(err, &typeErr):
 		badRequest(w, typeErr.Field, "wrong type: want %s", typeErr.Type)
 	case errors.As(err, &synErr):
-		badRequest(w, "", "malformed JSON at byte %d: %v", synErr.Offset, err)
+		// Not the decoder's message, which quotes the body (a client may
+		// log the answer).
+		badRequest(w, "", "malformed JSON in a %d-byte body", size)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		badRequest(w, f, "unknown field")

@@ -108,7 +108,10 @@ func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Re
 		}
 		if calls[k].script == completeScript {
 			// Only the completions that did not go through are listed.
-			fails, _ := v.([]any)
+			fails, ok := v.([]any)
+			if !ok {
+				fails = []any{nil} // malformed: fails every report below
+			}
 			for _, raw := range fails {
 				f, ok := raw.([]any)
 				if n := -1; ok && len(f) == 3 {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 
 	"github.com/cocoon-network/cocoon/broker/client"
@@ -209,5 +210,39 @@ func TestClientFallsBackWithoutBatchEndpoint(t *testing.T) {
 	}
 	if n := batches.Load(); n != 1 {
 		t.Errorf("%d batch requests, want 1 (then single submits)", n)
+	}
+}
+
+// TestSubmitBadBodies: bodies that do not decode get a 400 that says what is
+// wrong (the field, where there is one) and never quotes the body.
+func TestSubmitBadBodies(t *testing.T) {
+	_, srv, _ := submitBroker(t, Config{})
+	for _, c := range []struct{ name, body, field, msg string }{
+		{"cut short", `{"model":"` + model + `","user":"the secret prompt`, "", "malformed JSON in a 48-byte body"},
+		{"wrong type", `{"model":"` + model + `","max_tokens":"many secret"}`, "max_tokens", "wrong type"},
+		{"unknown field", `{"model":"` + model + `","secret_field":1}`, "secret_field", "unknown field"},
+		{"trailing data", `{"model":"` + model + `"} {"secret":1}`, "", "trailing data"},
+		{"empty", " \n", "", "empty body"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/jobs", strings.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer t")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var eb wire.ErrorBody
+			if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error == nil {
+				t.Fatalf("status %d, body does not decode: %v", resp.StatusCode, err)
+			}
+			e := eb.Error
+			if resp.StatusCode != http.StatusBadRequest || e.Code != wire.CodeBadRequest || e.Field != c.field || !strings.Contains(e.Message, c.msg) {
+				t.Errorf("got %d %+v; want 400 bad_request, field %q, message with %q", resp.StatusCode, e, c.field, c.msg)
+			}
+			if c.field != "secret_field" && strings.Contains(e.Message+e.Field, "secret") {
+				t.Errorf("the error quotes the body: %+v", e)
+			}
+		})
 	}
 }

@@ -203,7 +203,7 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		if err != nil {
 			b.log.Warn("lease with reports", "worker", wi.ID, "err", err)
 		}
-		b.sendLeased(w, wi, jobs, results)
+		b.sendLeased(ctx, w, wi, jobs, results)
 		return
 	}
 	wait := min(time.Duration(req.WaitMs)*time.Millisecond, maxLeaseWait)
@@ -226,7 +226,7 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		}
 		if len(jobs) > 0 || time.Until(deadline) <= 0 {
 			b.notify.leave(wt)
-			b.sendLeased(w, wi, jobs, nil)
+			b.sendLeased(ctx, w, wi, jobs, nil)
 			return
 		}
 		// Woken by a submit, or look again after a while: a wake-up may go
@@ -263,12 +263,18 @@ func (b *Broker) leaseAny(ctx context.Context, wi *WorkerInfo, max int) ([]wire.
 
 // sendLeased writes leased jobs; if the worker is gone it hands them back
 // at once rather than letting their leases run out.
-func (b *Broker) sendLeased(w http.ResponseWriter, wi *WorkerInfo, jobs []wire.LeasedJob, results []wire.ReportResult) {
+func (b *Broker) sendLeased(ctx context.Context, w http.ResponseWriter, wi *WorkerInfo, jobs []wire.LeasedJob, results []wire.ReportResult) {
 	if jobs == nil {
 		jobs = []wire.LeasedJob{}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := writeJSONErr(w, wire.LeaseResponse{Jobs: jobs, Results: results}); err != nil {
+	// A worker that hung up while its jobs were leased would not get them;
+	// a write to its closed connection often still succeeds.
+	err := ctx.Err()
+	if err == nil {
+		err = writeJSONErr(w, wire.LeaseResponse{Jobs: jobs, Results: results})
+	}
+	if err != nil {
 		for _, j := range jobs {
 			_, _ = b.store.Fail(context.Background(), wi.ID, j.ID, j.Lease, "handoff to worker failed", true)
 		}

@@ -96,8 +96,11 @@ func (o *ollama) chat(ctx context.Context, req *api.ChatRequest, fn func(*chatLi
 		}
 		if len(line) > 0 {
 			var l chatLine
-			if jerr := jsonx.Unmarshal(line, &l); jerr != nil {
-				return fmt.Errorf("ollama: a line of the answer does not decode: %w", jerr)
+			if jsonx.Unmarshal(line, &l) != nil {
+				// Not the decoder's message: it quotes the line, which
+				// holds answer text, and this error becomes the job's
+				// fail reason, stored by the broker in clear.
+				return fmt.Errorf("ollama: a line of the answer does not decode (%d bytes)", len(line))
 			}
 			if l.Error != "" {
 				return errors.New(l.Error)

@@ -78,6 +78,7 @@ func TestChatErrors(t *testing.T) {
 		{"status without json", "upstream gone", "502 Bad Gateway: upstream gone", http.StatusBadGateway},
 		{"in the stream", `{"message":{"content":"a"}}` + "\n" + `{"error":"runner crashed"}` + "\n", "runner crashed", http.StatusOK},
 		{"not json", `{"message":{"content":"a"}}` + "\nnot json\n", "does not decode", http.StatusOK},
+		{"cut short", `{"message":{"content":"the secret answer is 42`, "does not decode (46 bytes)", http.StatusOK},
 		{"too long", `{"message":{"content":"` + strings.Repeat("x", maxChatLine) + `"}}`, "over 1048576 bytes", http.StatusOK},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,6 +86,11 @@ func TestChatErrors(t *testing.T) {
 			err := o.chat(context.Background(), &api.ChatRequest{Model: "x"}, func(*chatLine) error { return nil })
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			// The error becomes the job's fail reason, which the broker
+			// stores in clear: no answer text in it.
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error %q quotes the answer", err)
 			}
 		})
 	}
