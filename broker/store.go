@@ -122,7 +122,7 @@ var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
-local deadline = now + leaseMs
+local deadline = tostring(now + leaseMs) -- one conversion, not one per job
 -- What every lease reads of a job; a job that ran before (its attempts
 -- field is set) is also read its stream position and last coefficient.
 local fields = {'state', 'attempts', 'max', 'payload', 'created', 'elig', 'mcoef'}
@@ -174,15 +174,17 @@ while #out < max and scanned < maxScan do
       taken = taken + 1
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
         local jk = prefix .. 'job:' .. id
-        local attempts = tonumber(f[2] or '0') + 1
+        local attempts, tries = 1, '1'
         local seg, nxt, tokens, pcoef = '0', '0', '0', coef
         if f[2] then
+          attempts = tonumber(f[2]) + 1
+          tries = tostring(attempts)
           local r = redis.call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
           seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or coef
         end
-        local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out, 'attempts', attempts, 'coef', coef}
+        local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out, 'attempts', tries, 'coef', coef}
         if cap > 0 then
-          redis.call('HINCRBY', urun, user, 1)
+          redis.call('HINCRBY', urun, user, '1')
           table.insert(set, 'run')
           table.insert(set, '1')
         end
@@ -194,7 +196,7 @@ while #out < max and scanned < maxScan do
             table.insert(set, 'run')
             table.insert(set, '0')
           end
-          redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', attempts, 'g', seg)
+          redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', tries, 'g', seg)
         end
         redis.call('HSET', jk, unpack(set))
         table.insert(leased, deadline)
@@ -209,7 +211,7 @@ while #out < max and scanned < maxScan do
               if kv[2] == 'chunk' then table.insert(chunks, kv) end
             end
           end
-          table.insert(out, {id, user, f[3], f[4], f[5] or '0', attempts, seg, nxt, tokens, chunks})
+          table.insert(out, {id, user, f[3], f[4], f[5] or '0', tries, seg, nxt, tokens, chunks})
         end
       end
     end
@@ -306,7 +308,8 @@ return {'', ''}
 // completeScript finishes jobs of one shard held by one worker: each
 // holder's segment ends and its job is done. On a cancelled job it records
 // the tokens used and answers "cancelled".
-// KEYS[1] shard prefix  KEYS[2] leases, then per job: job  events
+// KEYS[1] shard prefix  KEYS[2] leases (a job's keys are the prefix's
+// job:<id> and ev:<id>, in the same slot)
 // Done jobs are not given a TTL one by one: they go to the shard's
 // finished set, which PurgeFinished empties after the retention.
 // ARGV worker now_ms, then per job: id lease prompt_tokens completion_tokens receipt
@@ -315,10 +318,10 @@ return {'', ''}
 var completeScript = redis.NewScript(luaHolder + `
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out, ended, finished = {}, {}, {}
-for i = 0, (#KEYS - 2) / 2 - 1 do
-  local jk, ev = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local jk, ev = prefix .. 'job:' .. id, prefix .. 'ev:' .. id
   local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'seg', 'ltok', 'rsv', 'run', 'model', 'user')
   local bad = held(f, worker, lease)
   if bad then
@@ -332,14 +335,15 @@ for i = 0, (#KEYS - 2) / 2 - 1 do
   else
     -- The answer's completion tokens: those streamed by earlier segments
     -- plus this segment's count.
-    local total = tonumber(f[5] or '0') + tonumber(ct)
+    local total = ct -- (numbers are passed to redis.call as strings: no conversion)
+    if f[5] and f[5] ~= '0' then total = tostring(tonumber(f[5]) + tonumber(ct)) end
     local signed = '0'
     if rcpt ~= '' then signed = '1' end
     redis.call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed, 'run', '0')
     if tonumber(f[6] or '0') > 0 then redis.call('RPUSH', prefix .. 'settle', id) end
     if f[7] == '1' then -- the job held one of its user's slots
       local k = prefix .. 'urun:' .. f[8]
-      redis.call('HINCRBY', k, f[9], -1) -- a count at 0 is deleted by the purge pass
+      redis.call('HINCRBY', k, f[9], '-1') -- a count at 0 is deleted by the purge pass
     end
     table.insert(ended, id)
     -- One event ends the job and its last segment (worker, index, receipt).

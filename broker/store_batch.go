@@ -40,7 +40,7 @@ func (s *Store) reportCall(worker string, r *wire.Report) (scriptCall, error) {
 		return scriptCall{script: extendScript, keys: []string{jobKey(shard, r.Job), leasesKey(shard)},
 			args: []any{worker, r.Lease, s.now(), s.cfg.Lease.Milliseconds(), r.Job}}, nil
 	case wire.ReportComplete:
-		return scriptCall{script: completeScript, keys: []string{shardPrefix(shard), leasesKey(shard), jobKey(shard, r.Job), eventsKey(shard, r.Job)},
+		return scriptCall{script: completeScript, keys: []string{shardPrefix(shard), leasesKey(shard)},
 			args: []any{worker, s.now(), r.Job, r.Lease, r.PromptTokens, r.CompletionTokens, r.Receipt}}, nil
 	case wire.ReportFail:
 		return scriptCall{script: failScript, keys: []string{shardPrefix(shard), jobKey(shard, r.Job)},
@@ -83,7 +83,6 @@ func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Re
 		}
 		if n := len(calls) - 1; c.script == completeScript && n >= 0 && calls[n].script == completeScript &&
 			calls[n].keys[0] == c.keys[0] && len(members[n]) < completeChunk {
-			calls[n].keys = append(calls[n].keys, c.keys[2:]...)
 			calls[n].args = append(calls[n].args, c.args[2:]...)
 			members[n] = append(members[n], i)
 			continue
