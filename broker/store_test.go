@@ -355,6 +355,20 @@ func TestPurgeFinishedAfterRetention(t *testing.T) {
 	if st, err := s.Get(ctx, recent); err != nil || st.State != wire.StateDone {
 		t.Errorf("recent job: %+v %v", st, err)
 	}
+
+	// A pass deletes at most limit jobs; the next goes on.
+	batch := []string{done(), done(), done()}
+	clock.Add(2 * time.Hour)
+	for _, want := range []int{2, 2, 0} {
+		if n, err := s.PurgeFinished(ctx, wire.ShardOf(model), 2); err != nil || n != want {
+			t.Fatalf("purged %d (%v), want %d", n, err, want)
+		}
+	}
+	for _, id := range append(batch, recent) {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("job %s not purged: %v", id, err)
+		}
+	}
 }
 
 // A batch of reports: each report gets its own outcome, in order, when the
