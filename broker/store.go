@@ -232,25 +232,35 @@ func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wir
 // LeaseAt is Lease for a worker charging coef (1000 = 1.0× the model
 // price); the job records it for billing.
 func (s *Store) LeaseAt(ctx context.Context, model, worker string, max, coef int) ([]wire.LeasedJob, error) {
-	c := s.leaseCall(model, worker, max, coef)
-	return s.leased(model, &c, c.script.Run(ctx, s.rdb, c.keys, c.args...))
+	c, l := s.leaseCall(model, worker, max, coef)
+	return s.leased(l, c.script.Run(ctx, s.rdb, c.keys, c.args...))
+}
+
+// leaseParams is what a lease call decides that its reply leaves out.
+type leaseParams struct {
+	model string
+	now   int64  // ms
+	until int64  // every job's lease deadline, ms
+	base  string // the n-th job's lease token is base.n
 }
 
 // leaseCall builds a lease script call; leased decodes its reply.
-func (s *Store) leaseCall(model, worker string, max, coef int) scriptCall {
+func (s *Store) leaseCall(model, worker string, max, coef int) (scriptCall, leaseParams) {
 	shard := wire.ShardOf(model)
+	l := leaseParams{model: model, now: s.now(), base: newLeaseBase()}
+	l.until = l.now + s.cfg.Lease.Milliseconds()
 	return scriptCall{script: leaseScript, once: true,
 		keys: []string{shardPrefix(shard), rotationKey(shard, model), leasesKey(shard), depthKey(shard, model)},
-		args: []any{model, worker, s.now(), s.cfg.Lease.Milliseconds(), max, newLeaseBase(), 4*max + 16, s.cfg.MaxUserJobs, coef}}
+		args: []any{model, worker, l.now, s.cfg.Lease.Milliseconds(), max, l.base, 4*max + 16, s.cfg.MaxUserJobs, coef}}, l
 }
 
-// leased decodes the reply of lease call c.
-func (s *Store) leased(model string, c *scriptCall, cmd *redis.Cmd) ([]wire.LeasedJob, error) {
+// leased decodes the reply of a lease call made with l.
+func (s *Store) leased(l leaseParams, cmd *redis.Cmd) ([]wire.LeasedJob, error) {
+	model, now, until, base := l.model, l.now, l.until, l.base
 	v, err := cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", model, err)
 	}
-	now, until, base := c.args[2].(int64), c.args[2].(int64)+c.args[3].(int64), c.args[5].(string)
 	jobs := make([]wire.LeasedJob, 0, len(v))
 	for i, raw := range v {
 		f, ok := raw.([]any)

@@ -62,12 +62,12 @@ func (s *Store) ApplyReports(ctx context.Context, worker string, reps []*wire.Re
 // ApplyReportsThenLease applies reports as ApplyReports does, then leases
 // as LeaseAt does, in the same round trip.
 func (s *Store) ApplyReportsThenLease(ctx context.Context, worker string, reps []*wire.Report, model string, max, coef int) ([]ReportOutcome, []wire.LeasedJob, error) {
-	lc := s.leaseCall(model, worker, max, coef)
+	lc, l := s.leaseCall(model, worker, max, coef)
 	out, cmd := s.applyReports(ctx, worker, reps, &lc)
 	if cmd == nil {
 		return out, nil, errors.New("lease was not run")
 	}
-	jobs, err := s.leased(model, &lc, cmd)
+	jobs, err := s.leased(l, cmd)
 	return out, jobs, err
 }
 
@@ -106,24 +106,13 @@ func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Re
 			continue
 		}
 		if calls[k].script == completeScript {
-			// Only the completions that did not go through are listed.
-			fails, ok := v.([]any)
-			if !ok {
-				fails = []any{nil} // malformed: fails every report below
-			}
-			for _, raw := range fails {
-				f, ok := raw.([]any)
-				if n := -1; ok && len(f) == 3 {
-					n = atoi(f[0])
-					if n >= 0 && n < len(members[k]) {
-						out[members[k][n]].Err = codeErr(f[1:])
-						continue
-					}
-				}
-				for _, i := range members[k] {
+			fails, ok := completeFailures(v, len(members[k]))
+			for n, i := range members[k] {
+				if !ok {
 					out[i].Err = fmt.Errorf("report %s: malformed script reply", reps[i].Job)
+				} else {
+					out[i].Err = fails[n]
 				}
-				break
 			}
 			continue
 		}
@@ -134,6 +123,31 @@ func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Re
 		}
 	}
 	return out, thenCmd
+}
+
+// completeFailures reads a completion call's reply for n reports: only
+// those that did not go through are listed, as {index, code, message}. It
+// returns their errors by index; ok is false for a malformed reply.
+func completeFailures(v any, n int) (fails map[int]error, ok bool) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	for _, raw := range list {
+		f, ok := raw.([]any)
+		if !ok || len(f) != 3 {
+			return nil, false
+		}
+		i := atoi(f[0])
+		if i < 0 || i >= n {
+			return nil, false
+		}
+		if fails == nil {
+			fails = map[int]error{}
+		}
+		fails[i] = codeErr(f[1:])
+	}
+	return fails, true
 }
 
 // completeChunk is the most completions one script call finishes.
