@@ -16,9 +16,9 @@ local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffM
   unrun(prefix, jk)
   local seg = tonumber(f[4] or '0')
   if tonumber(f[3] or '0') > 0 then seg = seg + 1 end
-  local attempts = tonumber(f[2] or '0')
+  local attempts = tonumber(f[2] or '1') -- a first lease leaves attempts out
   if not retryable then
-    redis.call('HSET', jk, 'state', 'failed', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
+    redis.call('HSET', jk, 'state', 'failed', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '', 'attempts', attempts)
     redis.call('XADD', ev, '*', 't', 'failed', 'e', reason)
     bill(prefix, id)
     redis.call('PEXPIRE', jk, ttl)
@@ -26,7 +26,7 @@ local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffM
     return 'failed'
   end
   if attempts >= maxAttempts then
-    redis.call('HSET', jk, 'state', 'dead', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
+    redis.call('HSET', jk, 'state', 'dead', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '', 'attempts', attempts)
     redis.call('RPUSH', prefix .. 'dead', id)
     redis.call('XADD', ev, '*', 't', 'dead', 'e', reason)
     bill(prefix, id)
@@ -34,7 +34,7 @@ local function requeue(prefix, id, reason, now, retryable, maxAttempts, backoffM
   end
   local delay = backoffMs * math.pow(2, attempts - 1)
   if delay > maxBackoffMs then delay = maxBackoffMs end
-  redis.call('HSET', jk, 'state', 'queued', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '')
+  redis.call('HSET', jk, 'state', 'queued', 'err', reason, 'seg', seg, 'achunks', 0, 'worker', '', 'lease', '', 'attempts', attempts)
   redis.call('ZADD', prefix .. 'retry', now + delay, id)
   redis.call('XADD', ev, '*', 't', 'retry', 'e', reason, 'a', attempts, 'w', f[5] or '')
   return 'retry'

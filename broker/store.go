@@ -141,7 +141,7 @@ while #out < max and scanned < maxScan do
   if #users == 0 then break end
   local running = {}
   if cap > 0 then running = redis.call('HMGET', urun, unpack(users)) end
-  local keep = {}
+  local keep, inc = {}, {} -- inc: the round's new running counts (user, count)
   for u, user in ipairs(users) do
     scanned = scanned + 1
     local uq = prefix .. 'uq:' .. model .. '|' .. user
@@ -169,7 +169,7 @@ while #out < max and scanned < maxScan do
       end
       more = redis.call('LLEN', uq) > 0
     end
-    if more then table.insert(keep, user) end
+    if more then keep[#keep + 1] = user end
     if id then
       taken = taken + 1
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
@@ -180,42 +180,55 @@ while #out < max and scanned < maxScan do
           attempts = tonumber(f[2]) + 1
           tries = tostring(attempts)
           local r = redis.call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
-          seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or coef
+          seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or '1000'
         end
-        local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out, 'attempts', tries, 'coef', coef}
+        -- A first lease leaves out what is at its default: attempts (a
+        -- job that is not queued and has none has had one) and a
+        -- coefficient of 1000.
+        local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out}
         if cap > 0 then
-          redis.call('HINCRBY', urun, user, '1')
-          table.insert(set, 'run')
-          table.insert(set, '1')
+          -- One write of the round's counts after it, not one per job.
+          inc[#inc + 1] = user
+          inc[#inc + 1] = tostring(tonumber(running[u] or '0') + 1)
+          set[7], set[8] = 'run', '1'
+        end
+        if coef ~= '1000' or f[2] then
+          set[#set + 1] = 'coef'
+          set[#set + 1] = coef
+        end
+        if f[2] then
+          set[#set + 1] = 'attempts'
+          set[#set + 1] = tries
         end
         if attempts > 1 then
           -- A retry: a new segment, which its followers learn of; the
           -- counters the first attempt has at zero are set.
-          for _, kv in ipairs({'achunks', 0, 'ltok', tokens, 'pcoef', pcoef}) do table.insert(set, kv) end
+          for _, kv in ipairs({'achunks', '0', 'ltok', tokens, 'pcoef', pcoef}) do set[#set + 1] = kv end
           if cap == 0 then
-            table.insert(set, 'run')
-            table.insert(set, '0')
+            set[#set + 1] = 'run'
+            set[#set + 1] = '0'
           end
           redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', tries, 'g', seg)
         end
         redis.call('HSET', jk, unpack(set))
-        table.insert(leased, deadline)
-        table.insert(leased, id)
+        leased[#leased + 1] = deadline
+        leased[#leased + 1] = id
         if attempts == 1 and seg == '0' and nxt == '0' and tokens == '0' then
-          table.insert(out, {id, user, f[3], f[4], f[5] or '0'})
+          out[#out + 1] = {id, user, f[3], f[4], f[5] or '0'}
         else
           local chunks = {}
           if tonumber(nxt) > 0 then
             for _, e in ipairs(redis.call('XRANGE', prefix .. 'ev:' .. id, '-', '+')) do
               local kv = e[2]
-              if kv[2] == 'chunk' then table.insert(chunks, kv) end
+              if kv[2] == 'chunk' then chunks[#chunks + 1] = kv end
             end
           end
-          table.insert(out, {id, user, f[3], f[4], f[5] or '0', tries, seg, nxt, tokens, chunks})
+          out[#out + 1] = {id, user, f[3], f[4], f[5] or '0', tries, seg, nxt, tokens, chunks}
         end
       end
     end
   end
+  if #inc > 0 then redis.call('HSET', urun, unpack(inc)) end
   redis.call('LPOP', KEYS[2], #users)
   if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
 end
@@ -327,7 +340,7 @@ return {'', ''}
 // now or before: most calls return an empty list
 var completeScript = redis.NewScript(luaHolder + `
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local out, ended, finished = {}, {}, {}
+local out, ended, finished, slots = {}, {}, {}, {} -- slots: model -> user -> jobs ended
 for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
@@ -341,7 +354,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
       redis.call('HSET', jk, 'cused', '1')
     end
     if bad[1] == 'conflict' and f[1] == 'done' and f[3] == lease then bad = {'dup', ''} end
-    if bad[1] ~= 'dup' then table.insert(out, {i, bad[1], bad[2]}) end
+    if bad[1] ~= 'dup' then out[#out + 1] = {i, bad[1], bad[2]} end
   else
     -- The answer's completion tokens: those streamed by earlier segments
     -- plus this segment's count.
@@ -349,18 +362,35 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     if f[5] and f[5] ~= '0' then total = tostring(tonumber(f[5]) + tonumber(ct)) end
     local signed = '0'
     if rcpt ~= '' then signed = '1' end
-    redis.call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed, 'run', '0')
-    if tonumber(f[6] or '0') > 0 then redis.call('RPUSH', prefix .. 'settle', id) end
+    -- (a done job's 'run' flag is not read again: left as it is)
+    redis.call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed)
+    if f[6] and f[6] ~= '0' then redis.call('RPUSH', prefix .. 'settle', id) end
     if f[7] == '1' then -- the job held one of its user's slots
-      local k = prefix .. 'urun:' .. f[8]
-      redis.call('HINCRBY', k, f[9], '-1') -- a count at 0 is deleted by the purge pass
+      local m = slots[f[8]]
+      if not m then
+        m = {}
+        slots[f[8]] = m
+      end
+      m[f[9]] = (m[f[9]] or 0) + 1
     end
-    table.insert(ended, id)
+    ended[#ended + 1] = id
     -- One event ends the job and its last segment (worker, index, receipt).
     redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total, 'w', worker, 'g', f[4] or '0', 'r', rcpt)
-    table.insert(finished, now)
-    table.insert(finished, id)
+    finished[#finished + 1] = now
+    finished[#finished + 1] = id
   end
+end
+-- The users' running counts: one read and one write per model, not a
+-- write per job (a count at 0 is deleted by the purge pass).
+for model, m in pairs(slots) do
+  local k, users = prefix .. 'urun:' .. model, {}
+  for user in pairs(m) do users[#users + 1] = user end
+  local cur, set = redis.call('HMGET', k, unpack(users)), {}
+  for i, user in ipairs(users) do
+    set[#set + 1] = user
+    set[#set + 1] = tostring(tonumber(cur[i] or '0') - m[user])
+  end
+  redis.call('HSET', k, unpack(set))
 end
 if #ended > 0 then
   redis.call('ZREM', leases, unpack(ended))

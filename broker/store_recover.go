@@ -141,6 +141,9 @@ func (s *Store) Get(ctx context.Context, id string) (*wire.JobStatus, error) {
 	st := &wire.JobStatus{ID: id, State: str(v[0]), Model: str(v[1]), User: str(v[2]), Worker: str(v[3]),
 		Attempts: atoi(v[4]), NextSeq: uint64(atoi(v[5])), PromptTokens: atoi(v[6]), CompletionTokens: atoi(v[7]),
 		Error: str(v[8])}
+	if v[4] == nil && st.Worker != "" {
+		st.Attempts = 1 // a first lease leaves attempts out
+	}
 	if v[9] != nil {
 		c := int64(atoi(v[9]))
 		st.Cost = &c

@@ -25,7 +25,7 @@ import (
 func benchEnv(b *testing.B) (*bench, *runningBroker) { return benchEnvAOF(b, false) }
 
 // benchEnvAOF is benchEnv, with AOF (appendfsync everysec) when aof is set.
-func benchEnvAOF(b *testing.B, aof bool) (*bench, *runningBroker) {
+func benchEnvAOF(b testing.TB, aof bool) (*bench, *runningBroker) {
 	b.Helper()
 	r := testenv.StartRedis(b, testenv.RedisOptions{AOF: aof})
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, PoolSize: 256})

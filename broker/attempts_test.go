@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cocoon-network/cocoon/wire"
+)
+
+// TestAttemptsAndCoefficients: a first lease stores neither the attempt
+// count nor a coefficient of 1000 (readers take them as 1 and 1000), yet
+// the status and what the settler bills from come out right through a
+// retry by a worker with another coefficient, and a job cancelled before
+// any lease counts no attempt.
+func TestAttemptsAndCoefficients(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestStore(t, StoreConfig{MaxAttempts: 3})
+	shard := wire.ShardOf(model)
+	attempts := func(id string) int {
+		t.Helper()
+		st, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Attempts
+	}
+	// What the settler reads: the last and the previous coefficients.
+	coefs := func(id string) (int64, int64) {
+		t.Helper()
+		v, err := s.rdb.HMGet(ctx, jobKey(shard, id), "coef", "pcoef").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return coefOf(v[0]), coefOf(v[1])
+	}
+
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u1", MaxTokens: 16, MaxCoef: 1500, Payload: []byte(`{}`)}
+	if _, err := s.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	id := req.ID
+	if n := attempts(id); n != 0 {
+		t.Fatalf("queued job: %d attempts, want 0", n)
+	}
+	jobs, err := s.LeaseAt(ctx, model, "w1", 1, 1200)
+	if err != nil || len(jobs) != 1 || jobs[0].Attempt != 1 {
+		t.Fatalf("first lease: %+v, %v", jobs, err)
+	}
+	if n := attempts(id); n != 1 {
+		t.Fatalf("leased job: %d attempts, want 1", n)
+	}
+	if c, _ := coefs(id); c != 1200 {
+		t.Fatalf("coef %d after a lease at 1200", c)
+	}
+	clk.Add(s.cfg.Lease + time.Millisecond)
+	s.Recover(ctx, shard) // the lease expires: a retry
+	if n := attempts(id); n != 1 {
+		t.Fatalf("retried job: %d attempts, want 1", n)
+	}
+	clk.Add(s.cfg.MaxBackoff)
+	s.Recover(ctx, shard)
+	j := leaseOne(t, s, "w2") // coefficient 1000
+	if j.Attempt != 2 || attempts(id) != 2 {
+		t.Fatalf("second lease: attempt %d, status %d, want 2", j.Attempt, attempts(id))
+	}
+	if c, p := coefs(id); c != 1000 || p != 1200 {
+		t.Fatalf("coef %d, pcoef %d after leases at 1200 then 1000", c, p)
+	}
+	must(t, s.Complete(ctx, "w2", &wire.Report{Job: j.ID, Lease: j.Lease}))
+	if n := attempts(id); n != 2 {
+		t.Fatalf("done job: %d attempts, want 2", n)
+	}
+
+	// The other way round: a first lease at 1000 (nothing stored), then a
+	// retry at 1200.
+	req.ID, req.User = wire.NewJobID(model), "u2"
+	if _, err := s.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	leaseOne(t, s, "w2")
+	if c, _ := coefs(req.ID); c != 1000 || attempts(req.ID) != 1 {
+		t.Fatalf("coef %d, %d attempts; want 1000, 1", c, attempts(req.ID))
+	}
+	clk.Add(s.cfg.Lease + time.Millisecond)
+	s.Recover(ctx, shard)
+	clk.Add(s.cfg.MaxBackoff)
+	s.Recover(ctx, shard)
+	if jobs, err = s.LeaseAt(ctx, model, "w1", 1, 1200); err != nil || len(jobs) != 1 || jobs[0].Attempt != 2 {
+		t.Fatalf("retry at 1200: %+v, %v", jobs, err)
+	}
+	if c, p := coefs(req.ID); c != 1200 || p != 1000 {
+		t.Fatalf("coef %d, pcoef %d after leases at 1000 then 1200", c, p)
+	}
+
+	id3 := submitJob(t, s, "u3", 16)
+	if _, err := s.Cancel(ctx, id3); err != nil {
+		t.Fatal(err)
+	}
+	if n := attempts(id3); n != 0 {
+		t.Fatalf("job cancelled while queued: %d attempts, want 0", n)
+	}
+}
