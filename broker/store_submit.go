@@ -12,38 +12,48 @@ import (
 // submitScript stores queued jobs of one shard and puts each in its user's
 // queue, publishing one wake-up per model it queued ("origin|model": a
 // broker ignores its own).
-// KEYS[1] the shard's model set, then per job: job  rotation  user-queue  depth
+// KEYS[1] shard prefix (a job's keys and its model's and user's queue keys
+// are built from it, all in the shard's slot)
 // ARGV now max_queue origin, then per job: id model user max_tokens eligible payload reserved max_coef
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
 // returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
 var submitScript = redis.NewScript(`
-local now, maxq, origin = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local prefix, now, maxq, origin = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
-for i = 0, (#KEYS - 1) / 4 - 1 do
-  local jk, rot, uq, dk = KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4], KEYS[i*4+5]
+local uqs = {} -- model -> user -> queue key: built once per call
+for i = 0, (#ARGV - 3) / 8 - 1 do
   local a = 3 + i * 8
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
+  local jk = prefix .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
     out[i+1] = {0, 0}
   else
-    if not depth[dk] then
-      depth[dk] = tonumber(redis.call('GET', dk) or '0')
-      added[dk] = 0
+    local byUser = uqs[model]
+    if not byUser then
+      byUser = {}
+      uqs[model] = byUser
+      depth[model] = tonumber(redis.call('GET', prefix .. 'depth:' .. model) or '0')
+      added[model] = 0
     end
-    if maxq > 0 and depth[dk] >= maxq then
-      out[i+1] = {-1, depth[dk]}
+    if maxq > 0 and depth[model] >= maxq then
+      out[i+1] = {-1, depth[model]}
     else
-      depth[dk], added[dk] = depth[dk] + 1, added[dk] + 1
+      depth[model], added[model] = depth[model] + 1, added[model] + 1
       local set = {'state', 'queued', 'model', model, 'user', user, 'max', ARGV[a+4], 'payload', ARGV[a+6], 'created', now}
-      if ARGV[a+5] ~= '' then table.insert(set, 'elig') table.insert(set, ARGV[a+5]) end
-      if ARGV[a+7] ~= '0' then table.insert(set, 'rsv') table.insert(set, ARGV[a+7]) end
-      if ARGV[a+8] ~= '1000' then table.insert(set, 'mcoef') table.insert(set, ARGV[a+8]) end
+      if ARGV[a+5] ~= '' then set[13], set[14] = 'elig', ARGV[a+5] end
+      if ARGV[a+7] ~= '0' then set[#set+1] = 'rsv' set[#set+1] = ARGV[a+7] end
+      if ARGV[a+8] ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = ARGV[a+8] end
       redis.call('HSET', jk, unpack(set))
+      local uq = byUser[user]
+      if not uq then
+        uq = prefix .. 'uq:' .. model .. '|' .. user
+        byUser[user] = uq
+      end
       local n = redis.call('RPUSH', uq, id)
       if n == 1 then
-        redis.call('RPUSH', rot, user)
+        redis.call('RPUSH', prefix .. 'rot:' .. model, user)
         added_models[model] = true
       end
       woke[model] = true
@@ -51,10 +61,10 @@ for i = 0, (#KEYS - 1) / 4 - 1 do
     end
   end
 end
-for dk, n in pairs(added) do
-  if n > 0 then redis.call('INCRBY', dk, n) end
+for model, n in pairs(added) do
+  if n > 0 then redis.call('INCRBY', prefix .. 'depth:' .. model, n) end
 end
-for m in pairs(added_models) do redis.call('SADD', KEYS[1], m) end
+for m in pairs(added_models) do redis.call('SADD', prefix .. 'models', m) end
 for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
 return out
 `)
@@ -101,8 +111,6 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 		for len(idx) > 0 {
 			part := idx[:min(len(idx), submitChunk)]
 			idx = idx[len(part):]
-			keys := make([]string, 0, 1+4*len(part))
-			keys = append(keys, modelsKey(shard))
 			args := make([]any, 0, 3+8*len(part))
 			args = append(args, now, s.cfg.MaxQueue, s.origin)
 			for _, i := range part {
@@ -111,10 +119,9 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 				if reserved != nil {
 					rsv = reserved[i]
 				}
-				keys = append(keys, jobKey(shard, r.ID), rotationKey(shard, r.Model), userQueueKey(shard, r.Model, r.User), depthKey(shard, r.Model))
 				args = append(args, r.ID, r.Model, r.User, r.MaxTokens, joinComma(r.Eligible), r.Payload, rsv, maxCoef(r))
 			}
-			calls = append(calls, scriptCall{script: submitScript, keys: keys, args: args})
+			calls = append(calls, scriptCall{script: submitScript, keys: []string{shardPrefix(shard)}, args: args})
 			members = append(members, part)
 		}
 	}
