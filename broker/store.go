@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -115,9 +116,11 @@ func codeErr(v any) error {
 // ARGV model worker now lease_ms max lease_base max_scan max_user_jobs coef
 // The n-th job leased (from 0) gets lease token lease_base.n and deadline
 // now + lease_ms: the caller knows both, so the reply leaves them out.
-// returns a list of {id, user, max, payload, created} for a first attempt
-// with nothing streamed, else {id, user, max, payload, created, attempts,
-// seg, next, tokens, {chunk...}}
+// returns a list with, for a first attempt with nothing streamed, one
+// string "id user max created payload" (ids, users and numbers hold no
+// space; the payload is the rest: one reply item, not five, which is most
+// of what returning a job costs), else {id, user, max, payload, created,
+// attempts, seg, next, tokens, {chunk...}}
 var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
@@ -214,7 +217,7 @@ while #out < max and scanned < maxScan do
         leased[#leased + 1] = deadline
         leased[#leased + 1] = id
         if attempts == 1 and seg == '0' and nxt == '0' and tokens == '0' then
-          out[#out + 1] = {id, user, f[3], f[4], f[5] or '0'}
+          out[#out + 1] = id .. ' ' .. user .. ' ' .. f[3] .. ' ' .. (f[5] or '0') .. ' ' .. f[4]
         else
           local chunks = {}
           if tonumber(nxt) > 0 then
@@ -276,27 +279,51 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) ([]wire.LeasedJob, error) 
 	}
 	jobs := make([]wire.LeasedJob, 0, len(v))
 	for i, raw := range v {
-		f, ok := raw.([]any)
-		if !ok || (len(f) != 5 && len(f) != 10) {
-			return nil, fmt.Errorf("lease %s: malformed script reply", model)
-		}
-		j := wire.LeasedJob{
-			ID: str(f[0]), Model: model, User: str(f[1]), MaxTokens: atoi(f[2]), Payload: []byte(str(f[3])),
-			Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1,
-		}
-		if len(f) == 10 {
+		j := wire.LeasedJob{Model: model, Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1}
+		var created int64
+		switch f := raw.(type) {
+		case string:
+			if !shortLease(f, &j, &created) {
+				return nil, fmt.Errorf("lease %s: malformed script reply", model)
+			}
+		case []any:
+			if len(f) != 10 {
+				return nil, fmt.Errorf("lease %s: malformed script reply", model)
+			}
+			j.ID, j.User, j.MaxTokens, j.Payload, created = str(f[0]), str(f[1]), atoi(f[2]), []byte(str(f[3])), int64(atoi(f[4]))
 			j.Attempt, j.Segment, j.NextSeq, j.Tokens = atoi(f[5]), atoi(f[6]), uint64(atoi(f[7])), atoi(f[8])
 			for _, c := range f[9].([]any) {
 				m := fieldMap(c.([]any))
 				j.Prefix = append(j.Prefix, wire.Chunk{Seq: uint64(atoi(m["s"])), Data: []byte(m["d"]), Tokens: atoi(m["k"])})
 			}
+		default:
+			return nil, fmt.Errorf("lease %s: malformed script reply", model)
 		}
-		if created := int64(atoi(f[4])); j.Attempt == 1 && created > 0 {
+		if j.Attempt == 1 && created > 0 {
 			obs.DispatchLatency.WithLabelValues(model).Observe(float64(now-created) / 1000)
 		}
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// shortLease reads a first attempt's lease reply, "id user max created
+// payload", into j and created.
+func shortLease(s string, j *wire.LeasedJob, created *int64) bool {
+	var f [4]string
+	for k := range f {
+		var ok bool
+		if f[k], s, ok = strings.Cut(s, " "); !ok {
+			return false
+		}
+	}
+	max, err1 := strconv.Atoi(f[2])
+	c, err2 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil || f[0] == "" {
+		return false
+	}
+	j.ID, j.User, j.MaxTokens, j.Payload, *created = f[0], f[1], max, []byte(s), c
+	return true
 }
 
 // chunkScript appends one chunk to a job the worker holds.

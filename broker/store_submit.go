@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -18,7 +20,9 @@ import (
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
-// returns per job {1, position} stored | {0, 0} already stored (idempotent) | {-1, depth} busy
+// returns one string, per job "1 position" stored | "0 0" already stored
+// (idempotent) | "-1 depth" busy, joined by commas (one reply item, not
+// three per job)
 var submitScript = redis.NewScript(`
 local prefix, now, maxq, origin = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
@@ -28,7 +32,7 @@ for i = 0, (#ARGV - 3) / 8 - 1 do
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   local jk = prefix .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
-    out[i+1] = {0, 0}
+    out[i+1] = '0 0'
   else
     local byUser = uqs[model]
     if not byUser then
@@ -38,7 +42,7 @@ for i = 0, (#ARGV - 3) / 8 - 1 do
       added[model] = 0
     end
     if maxq > 0 and depth[model] >= maxq then
-      out[i+1] = {-1, depth[model]}
+      out[i+1] = '-1 ' .. depth[model]
     else
       depth[model], added[model] = depth[model] + 1, added[model] + 1
       local set = {'state', 'queued', 'model', model, 'user', user, 'max', ARGV[a+4], 'payload', ARGV[a+6], 'created', now}
@@ -57,7 +61,7 @@ for i = 0, (#ARGV - 3) / 8 - 1 do
         added_models[model] = true
       end
       woke[model] = true
-      out[i+1] = {1, n - 1}
+      out[i+1] = '1 ' .. (n - 1)
     end
   end
 end
@@ -66,7 +70,7 @@ for model, n in pairs(added) do
 end
 for m in pairs(added_models) do redis.call('SADD', prefix .. 'models', m) end
 for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
-return out
+return table.concat(out, ',')
 `)
 
 // submitChunk is the most jobs one submit script stores: a script blocks
@@ -127,23 +131,24 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 	}
 	cmds, _ := s.runScripts(ctx, calls)
 	for k, c := range cmds {
-		v, err := c.Slice()
+		v, err := c.Text()
+		res := strings.Split(v, ",")
+		if err == nil && len(res) != len(members[k]) {
+			err = fmt.Errorf("submit script answered %d of %d jobs", len(res), len(members[k]))
+		}
 		for n, i := range members[k] {
-			if err == nil && n >= len(v) {
-				err = fmt.Errorf("submit script answered %d of %d jobs", len(v), len(members[k]))
-			}
 			if err != nil {
 				out[i].Err = fmt.Errorf("submit %s: %w", reqs[i].ID, err)
 				continue
 			}
-			res, _ := v[n].([]any)
-			if len(res) != 2 {
+			code, pos, ok := strings.Cut(res[n], " ")
+			p, perr := strconv.Atoi(pos)
+			if !ok || perr != nil || (code != "1" && code != "0" && code != "-1") {
 				out[i].Err = fmt.Errorf("submit %s: malformed script reply", reqs[i].ID)
 				continue
 			}
-			code, pos := atoi(res[0]), atoi(res[1])
-			out[i].Position = pos
-			if code == -1 {
+			out[i].Position = p
+			if code == "-1" {
 				out[i].Err = ErrBusy
 			}
 		}
