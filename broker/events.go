@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,5 +52,25 @@ func decodeEvent(m redis.XMessage) wire.Event {
 	if r := get("r"); r != "" {
 		e.Receipt = []byte(r)
 	}
+	if v := get("v"); v != "" {
+		doneFields(&e, v)
+	}
 	return e
+}
+
+// doneFields reads a done event's packed value, "pt ct segment worker
+// receipt" (numbers and worker ids hold no space; the receipt is the rest).
+// Done events written before it was packed carry the fields one by one.
+func doneFields(e *wire.Event, v string) {
+	var f [4]string
+	for k := range f {
+		var ok bool
+		if f[k], v, ok = strings.Cut(v, " "); !ok {
+			return
+		}
+	}
+	e.PromptTokens, e.CompletionTokens, e.Segment, e.Worker = atoi(f[0]), atoi(f[1]), atoi(f[2]), f[3]
+	if v != "" {
+		e.Receipt = []byte(v)
+	}
 }

@@ -401,8 +401,10 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
       m[f[9]] = (m[f[9]] or 0) + 1
     end
     ended[#ended + 1] = id
-    -- One event ends the job and its last segment (worker, index, receipt).
-    redis.call('XADD', ev, '*', 't', 'done', 'pt', pt, 'ct', total, 'w', worker, 'g', f[4] or '0', 'r', rcpt)
+    -- One event ends the job and its last segment: its fields in one
+    -- value, "pt ct segment worker receipt" (decodeEvent), which costs a
+    -- third of the five fields it replaces.
+    redis.call('XADD', ev, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. (f[4] or '0') .. ' ' .. worker .. ' ' .. rcpt)
     finished[#finished + 1] = now
     finished[#finished + 1] = id
   end
