@@ -101,3 +101,43 @@ func TestAttemptsAndCoefficients(t *testing.T) {
 		t.Fatalf("job cancelled while queued: %d attempts, want 0", n)
 	}
 }
+
+// TestLeaseJobStoredBeforePackedFields: a job queued by a broker that
+// stored max tokens, creation time and payload as separate fields (before
+// the p field) leases with them, first attempt and retry alike; a job
+// stored now leases its payload byte for byte.
+func TestLeaseJobStoredBeforePackedFields(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestStore(t, StoreConfig{})
+	shard := wire.ShardOf(model)
+	id := wire.NewJobID(model)
+	payload := "sealed bytes with spaces"
+	must(t, s.rdb.HSet(ctx, jobKey(shard, id), "state", "queued", "model", model, "user", "u1",
+		"max", 64, "payload", payload, "created", clk.Now().UnixMilli()).Err())
+	must(t, s.rdb.RPush(ctx, userQueueKey(shard, model, "u1"), id).Err())
+	must(t, s.rdb.RPush(ctx, rotationKey(shard, model), "u1").Err())
+	must(t, s.rdb.Incr(ctx, depthKey(shard, model)).Err())
+
+	j := leaseOne(t, s, "w1")
+	if j.ID != id || j.User != "u1" || j.MaxTokens != 64 || string(j.Payload) != payload || j.Attempt != 1 {
+		t.Fatalf("first lease: %+v", j)
+	}
+	clk.Add(s.cfg.Lease + time.Millisecond)
+	s.Recover(ctx, shard)
+	clk.Add(s.cfg.MaxBackoff)
+	s.Recover(ctx, shard)
+	j = leaseOne(t, s, "w2")
+	if j.ID != id || j.MaxTokens != 64 || string(j.Payload) != payload || j.Attempt != 2 {
+		t.Fatalf("retry: %+v", j)
+	}
+
+	// And a job stored now, its payload with spaces, \r\n and bytes >= 0x80.
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u2", MaxTokens: 7, Payload: []byte(" a  b\r\n\xff ")}
+	if _, err := s.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	j = leaseOne(t, s, "w1")
+	if j.ID != req.ID || j.User != "u2" || j.MaxTokens != 7 || string(j.Payload) != string(req.Payload) {
+		t.Fatalf("packed: %+v", j)
+	}
+}

@@ -116,11 +116,14 @@ func codeErr(v any) error {
 // ARGV model worker now lease_ms max lease_base max_scan max_user_jobs coef
 // The n-th job leased (from 0) gets lease token lease_base.n and deadline
 // now + lease_ms: the caller knows both, so the reply leaves them out.
+// A job's max tokens, creation time and payload are one field, p = "max
+// created payload", written by the submit script; a job stored before
+// that (separate fields) is read them in a second HMGET.
 // returns a list with, for a first attempt with nothing streamed, one
-// string "id user max created payload" (ids, users and numbers hold no
-// space; the payload is the rest: one reply item, not five, which is most
-// of what returning a job costs), else {id, user, max, payload, created,
-// attempts, seg, next, tokens, {chunk...}}
+// string "id user " .. p (ids, users and numbers hold no space; the
+// payload is the rest: one reply item, not five, which is most of what
+// returning a job costs), else {id, user, p, attempts, seg, next, tokens,
+// {chunk...}}
 var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
@@ -128,10 +131,10 @@ local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
 local deadline = tostring(now + leaseMs) -- one conversion, not one per job
 -- What every lease reads of a job; a job that ran before (its attempts
 -- field is set) is also read its stream position and last coefficient.
-local fields = {'state', 'attempts', 'max', 'payload', 'created', 'elig', 'mcoef'}
+local fields = {'state', 'attempts', 'p', 'elig', 'mcoef'}
 local function runs(f)
-  local e = f[6]
-  return tonumber(coef) <= tonumber(f[7] or '1000') and
+  local e = f[4]
+  return tonumber(coef) <= tonumber(f[5] or '1000') and
     (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
 end
 local out, leased = {}, {}
@@ -177,6 +180,11 @@ while #out < max and scanned < maxScan do
       taken = taken + 1
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
         local jk = prefix .. 'job:' .. id
+        local p = f[3]
+        if not p then -- stored before p: its fields one by one
+          local o = redis.call('HMGET', jk, 'max', 'created', 'payload')
+          p = (o[1] or '0') .. ' ' .. (o[2] or '0') .. ' ' .. (o[3] or '')
+        end
         local attempts, tries = 1, '1'
         local seg, nxt, tokens, pcoef = '0', '0', '0', coef
         if f[2] then
@@ -217,7 +225,7 @@ while #out < max and scanned < maxScan do
         leased[#leased + 1] = deadline
         leased[#leased + 1] = id
         if attempts == 1 and seg == '0' and nxt == '0' and tokens == '0' then
-          out[#out + 1] = id .. ' ' .. user .. ' ' .. f[3] .. ' ' .. (f[5] or '0') .. ' ' .. f[4]
+          out[#out + 1] = id .. ' ' .. user .. ' ' .. p
         else
           local chunks = {}
           if tonumber(nxt) > 0 then
@@ -226,7 +234,7 @@ while #out < max and scanned < maxScan do
               if kv[2] == 'chunk' then chunks[#chunks + 1] = kv end
             end
           end
-          out[#out + 1] = {id, user, f[3], f[4], f[5] or '0', tries, seg, nxt, tokens, chunks}
+          out[#out + 1] = {id, user, p, tries, seg, nxt, tokens, chunks}
         end
       end
     end
@@ -287,12 +295,12 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) ([]wire.LeasedJob, error) 
 				return nil, fmt.Errorf("lease %s: malformed script reply", model)
 			}
 		case []any:
-			if len(f) != 10 {
+			if len(f) != 8 || !leasePart(str(f[2]), &j, &created) {
 				return nil, fmt.Errorf("lease %s: malformed script reply", model)
 			}
-			j.ID, j.User, j.MaxTokens, j.Payload, created = str(f[0]), str(f[1]), atoi(f[2]), []byte(str(f[3])), int64(atoi(f[4]))
-			j.Attempt, j.Segment, j.NextSeq, j.Tokens = atoi(f[5]), atoi(f[6]), uint64(atoi(f[7])), atoi(f[8])
-			for _, c := range f[9].([]any) {
+			j.ID, j.User = str(f[0]), str(f[1])
+			j.Attempt, j.Segment, j.NextSeq, j.Tokens = atoi(f[3]), atoi(f[4]), uint64(atoi(f[5])), atoi(f[6])
+			for _, c := range f[7].([]any) {
 				m := fieldMap(c.([]any))
 				j.Prefix = append(j.Prefix, wire.Chunk{Seq: uint64(atoi(m["s"])), Data: []byte(m["d"]), Tokens: atoi(m["k"])})
 			}
@@ -310,19 +318,26 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) ([]wire.LeasedJob, error) 
 // shortLease reads a first attempt's lease reply, "id user max created
 // payload", into j and created.
 func shortLease(s string, j *wire.LeasedJob, created *int64) bool {
-	var f [4]string
-	for k := range f {
-		var ok bool
-		if f[k], s, ok = strings.Cut(s, " "); !ok {
-			return false
-		}
-	}
-	max, err1 := strconv.Atoi(f[2])
-	c, err2 := strconv.ParseInt(f[3], 10, 64)
-	if err1 != nil || err2 != nil || f[0] == "" {
+	id, s, ok1 := strings.Cut(s, " ")
+	user, s, ok2 := strings.Cut(s, " ")
+	if !ok1 || !ok2 || id == "" {
 		return false
 	}
-	j.ID, j.User, j.MaxTokens, j.Payload, *created = f[0], f[1], max, []byte(s), c
+	j.ID, j.User = id, user
+	return leasePart(s, j, created)
+}
+
+// leasePart reads a job's p field, "max created payload", into j and
+// created.
+func leasePart(p string, j *wire.LeasedJob, created *int64) bool {
+	ms, p, ok1 := strings.Cut(p, " ")
+	cs, payload, ok2 := strings.Cut(p, " ")
+	max, err1 := strconv.Atoi(ms)
+	c, err2 := strconv.ParseInt(cs, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return false
+	}
+	j.MaxTokens, j.Payload, *created = max, []byte(payload), c
 	return true
 }
 

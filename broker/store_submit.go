@@ -16,7 +16,9 @@ import (
 // broker ignores its own).
 // KEYS[1] shard prefix (a job's keys and its model's and user's queue keys
 // are built from it, all in the shard's slot)
-// ARGV now max_queue origin, then per job: id model user max_tokens eligible payload reserved max_coef
+// ARGV max_queue origin, then per job: id model user p eligible reserved max_coef
+// where p = "max_tokens created payload", stored as one field (only the
+// lease reads them, and returns them as they are).
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
@@ -24,11 +26,11 @@ import (
 // (idempotent) | "-1 depth" busy, joined by commas (one reply item, not
 // three per job)
 var submitScript = redis.NewScript(`
-local prefix, now, maxq, origin = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local prefix, maxq, origin = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
 local uqs = {} -- model -> user -> queue key: built once per call
-for i = 0, (#ARGV - 3) / 8 - 1 do
-  local a = 3 + i * 8
+for i = 0, (#ARGV - 2) / 7 - 1 do
+  local a = 2 + i * 7
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   local jk = prefix .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -45,10 +47,10 @@ for i = 0, (#ARGV - 3) / 8 - 1 do
       out[i+1] = '-1 ' .. depth[model]
     else
       depth[model], added[model] = depth[model] + 1, added[model] + 1
-      local set = {'state', 'queued', 'model', model, 'user', user, 'max', ARGV[a+4], 'payload', ARGV[a+6], 'created', now}
-      if ARGV[a+5] ~= '' then set[13], set[14] = 'elig', ARGV[a+5] end
-      if ARGV[a+7] ~= '0' then set[#set+1] = 'rsv' set[#set+1] = ARGV[a+7] end
-      if ARGV[a+8] ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = ARGV[a+8] end
+      local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
+      if ARGV[a+5] ~= '' then set[9], set[10] = 'elig', ARGV[a+5] end
+      if ARGV[a+6] ~= '0' then set[#set+1] = 'rsv' set[#set+1] = ARGV[a+6] end
+      if ARGV[a+7] ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = ARGV[a+7] end
       redis.call('HSET', jk, unpack(set))
       local uq = byUser[user]
       if not uq then
@@ -115,15 +117,15 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 		for len(idx) > 0 {
 			part := idx[:min(len(idx), submitChunk)]
 			idx = idx[len(part):]
-			args := make([]any, 0, 3+8*len(part))
-			args = append(args, now, s.cfg.MaxQueue, s.origin)
+			args := make([]any, 0, 2+7*len(part))
+			args = append(args, s.cfg.MaxQueue, s.origin)
 			for _, i := range part {
 				r := reqs[i]
 				var rsv int64
 				if reserved != nil {
 					rsv = reserved[i]
 				}
-				args = append(args, r.ID, r.Model, r.User, r.MaxTokens, joinComma(r.Eligible), r.Payload, rsv, maxCoef(r))
+				args = append(args, r.ID, r.Model, r.User, leasePartOf(r, now), joinComma(r.Eligible), rsv, maxCoef(r))
 			}
 			calls = append(calls, scriptCall{script: submitScript, keys: []string{shardPrefix(shard)}, args: args})
 			members = append(members, part)
@@ -154,4 +156,15 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 		}
 	}
 	return out
+}
+
+// leasePartOf is a job's p field, "max_tokens created payload": what a
+// lease returns of it (leasePart reads it back).
+func leasePartOf(r *wire.SubmitRequest, created int64) []byte {
+	b := make([]byte, 0, 32+len(r.Payload))
+	b = strconv.AppendInt(b, int64(r.MaxTokens), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, created, 10)
+	b = append(b, ' ')
+	return append(b, r.Payload...)
 }
