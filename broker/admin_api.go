@@ -68,7 +68,7 @@ func (b *Broker) handleRequeue(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		b.internal(w, "requeue", err)
 	default:
-		b.wakeAll()
+		b.wakeAll(r.Context())
 		writeJSON(w, http.StatusOK, struct{}{})
 	}
 }

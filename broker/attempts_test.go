@@ -141,3 +141,26 @@ func TestLeaseJobStoredBeforePackedFields(t *testing.T) {
 		t.Fatalf("packed: %+v", j)
 	}
 }
+
+// TestLeaseSaysDrained: a lease says the model's queue is empty only when
+// no user has queued jobs, not when it stopped at max or at a user's cap.
+func TestLeaseSaysDrained(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t, StoreConfig{MaxUserJobs: 1})
+	if jobs, drained, err := s.LeaseDrained(ctx, model, "w1", 4, 1000); err != nil || len(jobs) != 0 || !drained {
+		t.Fatalf("empty queue: %d jobs, drained %v, %v", len(jobs), drained, err)
+	}
+	submitJob(t, s, "u1", 16)
+	submitJob(t, s, "u1", 16)
+	submitJob(t, s, "u2", 16)
+	if jobs, drained, err := s.LeaseDrained(ctx, model, "w1", 1, 1000); err != nil || len(jobs) != 1 || drained {
+		t.Fatalf("stopped at max: %d jobs, drained %v, %v", len(jobs), drained, err)
+	}
+	// u1 and u2 each run one now: u1's second job waits for its slot.
+	if jobs, drained, err := s.LeaseDrained(ctx, model, "w1", 4, 1000); err != nil || len(jobs) != 1 || drained {
+		t.Fatalf("capped user left: %d jobs, drained %v, %v", len(jobs), drained, err)
+	}
+	if jobs, drained, err := s.LeaseDrained(ctx, model, "w1", 4, 1000); err != nil || len(jobs) != 0 || drained {
+		t.Fatalf("only a capped user's job: %d jobs, drained %v, %v", len(jobs), drained, err)
+	}
+}

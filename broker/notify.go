@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"math"
 	"sync"
+	"time"
 )
 
 // notifier wakes lease long-polls waiting for a model's queue. A submit
@@ -11,10 +12,31 @@ import (
 // oldest waiter first and workers the jobs are sealed to before others, so
 // a burst of small batches does not wake every idle worker for every job;
 // requeues and other brokers' submits wake them all.
+//
+// It also knows when a model's queue is empty: a lease that found no user
+// with queued jobs marks it drained, and any wake-up (anything that may
+// have queued a job) ends that. While it holds, polls skip the lease
+// script: an idle pool costs Redis one lease per model per drainedFor, not
+// one per poll per recheck. It lapses after drainedFor, the recheck period,
+// so a job queued without a wake-up reaching this broker waits no longer
+// than a poll's recheck made it wait before.
 type notifier struct {
 	mu      sync.Mutex
 	waiting map[string]*list.List // model -> polls waiting (*waiter), oldest first
+	gens    map[string]uint64     // model -> wake-ups so far
+	drained map[string]drainMark  // model -> when a lease last found its queue empty
+	now     func() time.Time
 }
+
+// drainMark is a lease that found a model's queue empty: the model's
+// wake-up count when it started, and when.
+type drainMark struct {
+	gen uint64
+	at  time.Time
+}
+
+// drainedFor is how long a drained mark holds without a wake-up.
+const drainedFor = pollRecheck
 
 // waiter is one long-poll waiting on one or more models.
 type waiter struct {
@@ -26,7 +48,50 @@ type waiter struct {
 	ch     chan struct{}   // gets a value when woken
 }
 
-func newNotifier() *notifier { return &notifier{waiting: map[string]*list.List{}} }
+func newNotifier() *notifier {
+	return &notifier{waiting: map[string]*list.List{}, gens: map[string]uint64{}, drained: map[string]drainMark{}, now: time.Now}
+}
+
+// gen returns model's wake-up count, for a lease to pass to markDrained.
+func (n *notifier) gen(model string) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gens[model]
+}
+
+// leased records what a lease on model, started when the model's wake-up
+// count was gen, found: its queue empty (a wake-up since then voids that),
+// or not (the mark goes: the queue has jobs, for this poll or others).
+func (n *notifier) leased(model string, gen uint64, drained bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case !drained:
+		delete(n.drained, model)
+	case n.gens[model] == gen:
+		n.drained[model] = drainMark{gen: gen, at: n.now()}
+	}
+}
+
+// isDrained reports whether model's queue is known to be empty: a lease
+// found it so less than drainedFor ago and no wake-up came since. When the
+// mark has lapsed, one caller is told no and leases to look again; the
+// others go on skipping until it reports (leased), for another drainedFor
+// at most, instead of all looking at once.
+func (n *notifier) isDrained(model string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d, ok := n.drained[model]
+	if !ok || d.gen != n.gens[model] {
+		return false
+	}
+	if now := n.now(); now.Sub(d.at) >= drainedFor {
+		d.at = now
+		n.drained[model] = d
+		return false
+	}
+	return true
+}
 
 // wait registers a poll of worker for up to max jobs on models; its channel
 // gets a value at a wake-up. The caller must call leave when it stops
@@ -77,6 +142,8 @@ func (n *notifier) notify(model string) { n.wake(model, -1, nil) }
 func (n *notifier) wake(model string, count int, eligible map[string]bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.gens[model]++
+	delete(n.drained, model)
 	l := n.waiting[model]
 	if l == nil {
 		return

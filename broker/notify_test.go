@@ -1,6 +1,9 @@
 package broker
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func woken(ws ...*waiter) []bool {
 	out := make([]bool, len(ws))
@@ -46,5 +49,53 @@ func TestNotifierWakesWhatTheJobsNeed(t *testing.T) {
 	n.leave(f)
 	if len(n.waiting) != 0 {
 		t.Fatalf("left poll still registered: %v", n.waiting)
+	}
+}
+
+// TestNotifierDrained: a lease's "queue empty" mark holds until a wake-up
+// on the model, a lease that finds jobs, or drainedFor passes (then one
+// caller looks again while the others wait for it); a mark from a lease
+// that started before a wake-up is ignored; other models are not affected.
+func TestNotifierDrained(t *testing.T) {
+	n := newNotifier()
+	now := time.Unix(1_800_000_000, 0)
+	n.now = func() time.Time { return now }
+	if n.isDrained("m") {
+		t.Fatal("drained before any lease")
+	}
+	g := n.gen("m")
+	n.leased("m", g, true)
+	if !n.isDrained("m") || n.isDrained("other") {
+		t.Fatalf("after a mark: m %v, other %v", n.isDrained("m"), n.isDrained("other"))
+	}
+	n.wake("m", 1, nil) // a submit: nobody waiting, still a wake-up
+	if n.isDrained("m") {
+		t.Fatal("drained after a submit")
+	}
+	n.leased("m", g, true) // a lease that started before the submit
+	if n.isDrained("m") {
+		t.Fatal("a stale lease's mark was taken")
+	}
+	n.leased("m", n.gen("m"), true)
+	now = now.Add(drainedFor - time.Millisecond)
+	if !n.isDrained("m") {
+		t.Fatal("mark lapsed early")
+	}
+	now = now.Add(time.Millisecond)
+	if n.isDrained("m") {
+		t.Fatal("mark held past drainedFor")
+	}
+	// One caller looks again; the others skip until it reports.
+	if !n.isDrained("m") {
+		t.Fatal("a second caller looked again while the first did")
+	}
+	n.leased("m", n.gen("m"), false) // it found jobs
+	if n.isDrained("m") {
+		t.Fatal("drained after a lease found jobs")
+	}
+	n.leased("m", n.gen("m"), true)
+	n.notify("m") // a requeue or another broker's submit
+	if n.isDrained("m") {
+		t.Fatal("drained after notify")
 	}
 }

@@ -51,7 +51,7 @@ func (b *Broker) recoverOnce(ctx context.Context) {
 			b.log.Info("leases expired", "shard", shard, "jobs", expired)
 		}
 		if requeued > 0 {
-			b.wakeAll()
+			b.wakeAll(ctx)
 		}
 	}
 }
@@ -72,7 +72,21 @@ func (b *Broker) janitor(ctx context.Context) {
 	}
 }
 
-func (b *Broker) wakeAll() {
+// wakeAll wakes every poll, here and (through the notify channel) at the
+// other brokers, after jobs were queued again: a requeue is made by one
+// broker's recoverer, and the others' polls may have marked the queue
+// drained.
+func (b *Broker) wakeAll(ctx context.Context) {
+	b.wakeLocal()
+	for _, m := range b.reg.models() {
+		if err := b.cfg.Redis.Publish(ctx, notifyChannel, b.store.origin+"|"+m.Name).Err(); err != nil && ctx.Err() == nil {
+			b.log.Warn("publish wake-up", "model", m.Name, "err", err)
+		}
+	}
+}
+
+// wakeLocal wakes every poll of this broker (at shutdown: to answer them).
+func (b *Broker) wakeLocal() {
 	for _, m := range b.reg.models() {
 		b.notify.notify(m.Name)
 	}

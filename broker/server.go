@@ -185,7 +185,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	b.draining.Store(true)
 	close(b.drainCh)
-	b.wakeAll()
+	b.wakeLocal()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)

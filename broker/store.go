@@ -123,7 +123,9 @@ func codeErr(v any) error {
 // string "id user " .. p (ids, users and numbers hold no space; the
 // payload is the rest: one reply item, not five, which is most of what
 // returning a job costs), else {id, user, p, attempts, seg, next, tokens,
-// {chunk...}}
+// {chunk...}}; then "." if the lease found no user with queued jobs (the
+// model's queue is empty: the broker's polls may skip leasing until a
+// wake-up)
 var leaseScript = redis.NewScript(`
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
@@ -138,13 +140,16 @@ local function runs(f)
     (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
 end
 local out, leased = {}, {}
-local scanned, taken = 0, 0
+local scanned, taken, drained = 0, 0, false
 while #out < max and scanned < maxScan do
   -- A round: the users at the head of the rotation take a turn each, in
   -- order, and move to its tail together (those whose queue ran empty
   -- leave it): two writes to the rotation per round, not per job.
   local users = redis.call('LRANGE', KEYS[2], 0, max - #out - 1)
-  if #users == 0 then break end
+  if #users == 0 then
+    drained = true
+    break
+  end
   local running = {}
   if cap > 0 then running = redis.call('HMGET', urun, unpack(users)) end
   local keep, inc = {}, {} -- inc: the round's new running counts (user, count)
@@ -245,6 +250,7 @@ while #out < max and scanned < maxScan do
 end
 if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
 if #leased > 0 then redis.call('ZADD', KEYS[3], unpack(leased)) end
+if drained then out[#out + 1] = '.' end
 return out
 `)
 
@@ -256,6 +262,13 @@ func (s *Store) Lease(ctx context.Context, model, worker string, max int) ([]wir
 // LeaseAt is Lease for a worker charging coef (1000 = 1.0× the model
 // price); the job records it for billing.
 func (s *Store) LeaseAt(ctx context.Context, model, worker string, max, coef int) ([]wire.LeasedJob, error) {
+	jobs, _, err := s.LeaseDrained(ctx, model, worker, max, coef)
+	return jobs, err
+}
+
+// LeaseDrained is LeaseAt that also says whether the lease found the
+// model's queue empty (no user with queued jobs).
+func (s *Store) LeaseDrained(ctx context.Context, model, worker string, max, coef int) ([]wire.LeasedJob, bool, error) {
 	c, l := s.leaseCall(model, worker, max, coef)
 	return s.leased(l, c.script.Run(ctx, s.rdb, c.keys, c.args...))
 }
@@ -278,25 +291,29 @@ func (s *Store) leaseCall(model, worker string, max, coef int) (scriptCall, leas
 		args: []any{model, worker, l.now, s.cfg.Lease.Milliseconds(), max, l.base, 4*max + 16, s.cfg.MaxUserJobs, coef}}, l
 }
 
-// leased decodes the reply of a lease call made with l.
-func (s *Store) leased(l leaseParams, cmd *redis.Cmd) ([]wire.LeasedJob, error) {
+// leased decodes the reply of a lease call made with l; drained is the
+// script's "queue empty" mark.
+func (s *Store) leased(l leaseParams, cmd *redis.Cmd) (jobs []wire.LeasedJob, drained bool, err error) {
 	model, now, until, base := l.model, l.now, l.until, l.base
 	v, err := cmd.Slice()
 	if err != nil {
-		return nil, fmt.Errorf("lease %s: %w", model, err)
+		return nil, false, fmt.Errorf("lease %s: %w", model, err)
 	}
-	jobs := make([]wire.LeasedJob, 0, len(v))
+	if n := len(v); n > 0 && v[n-1] == "." {
+		v, drained = v[:n-1], true
+	}
+	jobs = make([]wire.LeasedJob, 0, len(v))
 	for i, raw := range v {
 		j := wire.LeasedJob{Model: model, Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1}
 		var created int64
 		switch f := raw.(type) {
 		case string:
 			if !shortLease(f, &j, &created) {
-				return nil, fmt.Errorf("lease %s: malformed script reply", model)
+				return nil, false, fmt.Errorf("lease %s: malformed script reply", model)
 			}
 		case []any:
 			if len(f) != 8 || !leasePart(str(f[2]), &j, &created) {
-				return nil, fmt.Errorf("lease %s: malformed script reply", model)
+				return nil, false, fmt.Errorf("lease %s: malformed script reply", model)
 			}
 			j.ID, j.User = str(f[0]), str(f[1])
 			j.Attempt, j.Segment, j.NextSeq, j.Tokens = atoi(f[3]), atoi(f[4]), uint64(atoi(f[5])), atoi(f[6])
@@ -305,14 +322,14 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) ([]wire.LeasedJob, error) 
 				j.Prefix = append(j.Prefix, wire.Chunk{Seq: uint64(atoi(m["s"])), Data: []byte(m["d"]), Tokens: atoi(m["k"])})
 			}
 		default:
-			return nil, fmt.Errorf("lease %s: malformed script reply", model)
+			return nil, false, fmt.Errorf("lease %s: malformed script reply", model)
 		}
 		if j.Attempt == 1 && created > 0 {
 			obs.DispatchLatency.WithLabelValues(model).Observe(float64(now-created) / 1000)
 		}
 		jobs = append(jobs, j)
 	}
-	return jobs, nil
+	return jobs, drained, nil
 }
 
 // shortLease reads a first attempt's lease reply, "id user max created

@@ -60,15 +60,15 @@ func (s *Store) ApplyReports(ctx context.Context, worker string, reps []*wire.Re
 }
 
 // ApplyReportsThenLease applies reports as ApplyReports does, then leases
-// as LeaseAt does, in the same round trip.
-func (s *Store) ApplyReportsThenLease(ctx context.Context, worker string, reps []*wire.Report, model string, max, coef int) ([]ReportOutcome, []wire.LeasedJob, error) {
+// as LeaseDrained does, in the same round trip.
+func (s *Store) ApplyReportsThenLease(ctx context.Context, worker string, reps []*wire.Report, model string, max, coef int) (out []ReportOutcome, jobs []wire.LeasedJob, drained bool, err error) {
 	lc, l := s.leaseCall(model, worker, max, coef)
 	out, cmd := s.applyReports(ctx, worker, reps, &lc)
 	if cmd == nil {
-		return out, nil, errors.New("lease was not run")
+		return out, nil, false, errors.New("lease was not run")
 	}
-	jobs, err := s.leased(l, cmd)
-	return out, jobs, err
+	jobs, drained, err = s.leased(l, cmd)
+	return out, jobs, drained, err
 }
 
 func (s *Store) applyReports(ctx context.Context, worker string, reps []*wire.Report, then *scriptCall) ([]ReportOutcome, *redis.Cmd) {

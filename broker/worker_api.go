@@ -188,11 +188,16 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 		var jobs []wire.LeasedJob
 		var err error
 		results := b.applyReports(req.Reports, func(reps []*wire.Report) []ReportOutcome {
-			if b.draining.Load() || wi.Draining || len(wi.Models) == 0 {
+			if b.draining.Load() || wi.Draining || len(wi.Models) == 0 || b.notify.isDrained(wi.Models[0].Name) {
 				return b.store.ApplyReports(ctx, wi.ID, reps)
 			}
-			var out []ReportOutcome
-			out, jobs, err = b.store.ApplyReportsThenLease(ctx, wi.ID, reps, wi.Models[0].Name, req.Max, wi.PriceCoef)
+			model := wi.Models[0].Name
+			gen := b.notify.gen(model)
+			out, got, drained, lerr := b.store.ApplyReportsThenLease(ctx, wi.ID, reps, model, req.Max, wi.PriceCoef)
+			if lerr == nil {
+				b.notify.leased(model, gen, drained)
+			}
+			jobs, err = got, lerr
 			return out
 		})
 		if err == nil && len(jobs) < req.Max && len(wi.Models) > 1 {
@@ -245,14 +250,20 @@ func (b *Broker) handleLease(w http.ResponseWriter, r *http.Request, wi *WorkerI
 	}
 }
 
-// leaseAny leases from each model the worker serves until max jobs are taken.
+// leaseAny leases from each model the worker serves until max jobs are
+// taken, skipping models whose queue is known to be empty.
 func (b *Broker) leaseAny(ctx context.Context, wi *WorkerInfo, max int) ([]wire.LeasedJob, error) {
 	var jobs []wire.LeasedJob
 	for _, m := range wi.Models {
-		got, err := b.store.LeaseAt(ctx, m.Name, wi.ID, max-len(jobs), wi.PriceCoef)
+		if b.notify.isDrained(m.Name) {
+			continue
+		}
+		gen := b.notify.gen(m.Name)
+		got, drained, err := b.store.LeaseDrained(ctx, m.Name, wi.ID, max-len(jobs), wi.PriceCoef)
 		if err != nil {
 			return jobs, err
 		}
+		b.notify.leased(m.Name, gen, drained)
 		jobs = append(jobs, got...)
 		if len(jobs) >= max {
 			break
