@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: all build tools up test test-short test-contracts bench fuzz vet clean
+.PHONY: all build tools up test test-short test-contracts bench bench-instr fuzz vet clean
 
 all: build
 
@@ -33,6 +33,10 @@ test-short:
 
 bench: tools build
 	$(GO) run ./cmd/cocoon-bench
+
+# Redis's instructions per job, Cocoon and asynq (callgrind; machine-independent).
+bench-instr: build
+	scripts/redis-instr.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzWorkerAPI -fuzztime 30s ./broker/

@@ -65,6 +65,10 @@ func (b *bench) asynqThroughput(ctx context.Context, conc int) (float64, error) 
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: b.addr})
 	defer insp.Close()
 
+	phase := fmt.Sprintf("asynq-c%d", conc)
+	if err := b.hook("start", phase); err != nil {
+		return 0, err
+	}
 	u0 := b.redisUsage(ctx)
 	start := time.Now()
 	var next atomic.Int64
@@ -101,6 +105,9 @@ func (b *bench) asynqThroughput(ctx context.Context, conc int) (float64, error) 
 	}
 	elapsed := time.Since(start)
 	b.note("asynq c%d: %s", conc, b.redisUsage(ctx).since(u0, int(total)))
+	if err := b.hook("end", phase); err != nil {
+		return 0, err
+	}
 	return float64(total) / elapsed.Seconds(), nil
 }
 

@@ -295,6 +295,10 @@ func (b *bench) cocoonThroughput(ctx context.Context, conc int) (float64, error)
 
 	c := client.New(br.URL, token, client.WithHTTPClient(httpClient(b.cfg.Submitters)))
 	var elapsed time.Duration
+	phase := fmt.Sprintf("cocoon-c%d", conc)
+	if err := b.hook("start", phase); err != nil {
+		return 0, err
+	}
 	u0 := b.redisUsage(ctx)
 	err = b.profile(fmt.Sprintf("throughput-c%d", conc), func() error {
 		start := time.Now()
@@ -314,6 +318,9 @@ func (b *bench) cocoonThroughput(ctx context.Context, conc int) (float64, error)
 	})
 	b.note("cocoon c%d: %s", conc, b.redisUsage(ctx).since(u0, int(total)))
 	if err != nil {
+		return 0, err
+	}
+	if err := b.hook("end", phase); err != nil {
 		return 0, err
 	}
 	if f := failed.Load(); f > 0 {

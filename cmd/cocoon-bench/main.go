@@ -33,6 +33,7 @@ func main() {
 	quick := flag.Bool("quick", false, "a quick run: 5,000 jobs, 3 s of dispatch, 6 stream runs, 2,000 idle workers")
 	only := flag.String("only", "", "comma-separated parts to run: throughput,dispatch,stream,idle,trust (default all)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of the cocoon phases to FILE.<phase>")
+	flag.StringVar(&cfg.PhaseHook, "phase-hook", "", "run `CMD` start|end PHASE around each throughput phase (scripts/redis-instr.sh uses it)")
 	flag.BoolVar(&cfg.Verbose, "v", false, "progress on stderr")
 	flag.Parse()
 	if *quick {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -30,6 +31,7 @@ type Config struct {
 	PollWorkers  int           // idle long-polling workers for the Redis-load note
 	Parts        map[string]bool
 	CPUProfile   string
+	PhaseHook    string // run as HOOK start|end PHASE around each throughput phase
 	Verbose      bool
 }
 
@@ -107,6 +109,19 @@ func (b *bench) aofIdle(ctx context.Context) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// hook runs the -phase-hook command, if any, as HOOK event phase, and
+// waits for it: scripts/redis-instr.sh counts Redis's instructions per
+// phase with it.
+func (b *bench) hook(event, phase string) error {
+	if b.cfg.PhaseHook == "" {
+		return nil
+	}
+	if out, err := exec.Command(b.cfg.PhaseHook, event, phase).CombinedOutput(); err != nil {
+		return fmt.Errorf("phase hook %s %s: %v: %s", event, phase, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // profile runs fn with the CPU profiler on when -cpuprofile is set,
