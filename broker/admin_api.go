@@ -68,7 +68,8 @@ func (b *Broker) handleRequeue(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		b.internal(w, "requeue", err)
 	default:
-		b.wakeAll(r.Context())
+		shard, _ := wire.ParseJobID(r.PathValue("id")) // RequeueDead checked it
+		b.wakeShards(r.Context(), map[int]bool{shard: true})
 		writeJSON(w, http.StatusOK, struct{}{})
 	}
 }

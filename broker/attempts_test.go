@@ -82,6 +82,14 @@ func TestAttemptsAndCoefficients(t *testing.T) {
 	if c, _ := coefs(req.ID); c != 1000 || attempts(req.ID) != 1 {
 		t.Fatalf("coef %d, %d attempts; want 1000, 1", c, attempts(req.ID))
 	}
+	// The defaults were not written (a write costs Redis a field and AOF
+	// bytes per job): the readers above got them from absent fields.
+	if n, err := s.rdb.HExists(ctx, jobKey(shard, req.ID), "attempts").Result(); err != nil || n {
+		t.Fatalf("first lease stored attempts (%v, %v)", n, err)
+	}
+	if n, err := s.rdb.HExists(ctx, jobKey(shard, req.ID), "coef").Result(); err != nil || n {
+		t.Fatalf("first lease at 1000 stored coef (%v, %v)", n, err)
+	}
 	clk.Add(s.cfg.Lease + time.Millisecond)
 	s.Recover(ctx, shard)
 	clk.Add(s.cfg.MaxBackoff)

@@ -52,7 +52,7 @@ func newNotifier() *notifier {
 	return &notifier{waiting: map[string]*list.List{}, gens: map[string]uint64{}, drained: map[string]drainMark{}, now: time.Now}
 }
 
-// gen returns model's wake-up count, for a lease to pass to markDrained.
+// gen returns model's wake-up count, for a lease to pass to leased.
 func (n *notifier) gen(model string) uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -27,6 +27,7 @@ func (b *Broker) recoverer(ctx context.Context) {
 func (b *Broker) recoverOnce(ctx context.Context) {
 	b.passes++
 	purge := b.passes%8 == 0 // done jobs past the retention: every 8th pass (2 s by default)
+	requeuedIn := map[int]bool{}
 	for shard := 0; shard < wire.NumShards; shard++ {
 		if purge {
 			for {
@@ -51,8 +52,11 @@ func (b *Broker) recoverOnce(ctx context.Context) {
 			b.log.Info("leases expired", "shard", shard, "jobs", expired)
 		}
 		if requeued > 0 {
-			b.wakeAll(ctx)
+			requeuedIn[shard] = true
 		}
+	}
+	if len(requeuedIn) > 0 {
+		b.wakeShards(ctx, requeuedIn)
 	}
 }
 
@@ -72,16 +76,23 @@ func (b *Broker) janitor(ctx context.Context) {
 	}
 }
 
-// wakeAll wakes every poll, here and (through the notify channel) at the
-// other brokers, after jobs were queued again: a requeue is made by one
-// broker's recoverer, and the others' polls may have marked the queue
-// drained.
-func (b *Broker) wakeAll(ctx context.Context) {
-	b.wakeLocal()
+// wakeShards wakes every poll on the models of shards, here and (through
+// the notify channel, in one pipelined round trip) at the other brokers,
+// after jobs of those shards were queued again: a requeue is made by one
+// broker, and the others' polls may have marked the queue drained.
+func (b *Broker) wakeShards(ctx context.Context, shards map[int]bool) {
+	pipe := b.cfg.Redis.Pipeline()
 	for _, m := range b.reg.models() {
-		if err := b.cfg.Redis.Publish(ctx, notifyChannel, b.store.origin+"|"+m.Name).Err(); err != nil && ctx.Err() == nil {
-			b.log.Warn("publish wake-up", "model", m.Name, "err", err)
+		if shards[wire.ShardOf(m.Name)] {
+			b.notify.notify(m.Name)
+			pipe.Publish(ctx, notifyChannel, b.store.origin+"|"+m.Name)
 		}
+	}
+	if pipe.Len() == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("publish wake-ups", "err", err)
 	}
 }
 
