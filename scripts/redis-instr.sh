@@ -5,7 +5,9 @@
 #
 # It runs the bench's throughput part (JOBS no-op jobs per phase, default
 # 5000) with redis-server under callgrind; the bench's -phase-hook zeroes
-# the count when a phase starts and dumps it when it ends. Kernel time
+# the count when a phase starts and dumps it when it ends. Then the job
+# store's stages on their own (TestRedisStages): submit, and a worker's
+# completion + lease cycle. Kernel time
 # (socket reads and writes) is not counted: it is what a machine's system
 # calls cost, which is where asynq's extra round trips go. Under callgrind
 # Redis runs ~40x slower, so the jobs/s it prints mean nothing.
@@ -45,22 +47,38 @@ esac
 EOF
 chmod +x "$dir/redis-server" "$dir/hook"
 
-echo "redis-instr: $jobs jobs per phase, redis-server under callgrind (a few minutes)" >&2
+echo "redis-instr: $jobs jobs per phase, redis-server under callgrind (about a minute)" >&2
 if ! PATH="$dir:$PATH" go run ./cmd/cocoon-bench -only throughput -jobs "$jobs" -phase-hook "$dir/hook" >/dev/null 2>"$dir/bench.log"; then
 	cat "$dir/bench.log" >&2
 	exit 1
 fi
+# counts FILES... — "phase instructions" per callgrind dump of the main
+# process.
+counts() {
+	for f in "$@"; do
+		phase=$(sed -n 's/^desc: Trigger: dump //p' "$f" | head -1)
+		total=$(sed -n 's/^summary: //p' "$f" | head -1)
+		echo "$phase $total"
+	done
+}
 pid=$(cat "$dir/redis.pid")
-for f in "$dir"/cg."$pid".*; do
-	phase=$(sed -n 's/^desc: Trigger: dump //p' "$f" | head -1)
-	total=$(sed -n 's/^summary: //p' "$f" | head -1)
-	echo "$phase $total"
-done | awk -v jobs="$jobs" '
+counts "$dir"/cg."$pid".* | awk -v jobs="$jobs" '
 	{ per[$1] = $2 / jobs; order[NR] = $1 }
 	END {
-		for (i = 1; i <= NR; i++) printf "instr: redis_%s=%.0f instructions/job\n", order[i], per[order[i]]
+		for (i = 1; i <= NR; i++) { n = order[i]; gsub("-", "_", n); printf "instr: redis_%s=%.0f instructions/job\n", n, per[order[i]] }
 		for (c = 10; c <= 100; c *= 10) {
 			a = per["asynq-c" c]; k = per["cocoon-c" c]
 			if (a > 0 && k > 0) printf "instr: redis_cocoon_over_asynq_c%d=%.2f x\n", c, k / a
 		}
 	}'
+
+# The job store's stages on their own (cmd/cocoon-bench TestRedisStages:
+# 2,048 jobs, 32-job submit calls, then one worker's cycles of 10
+# completions + 10 leases).
+rm -f "$dir"/cg.* "$dir/redis.pid"
+if ! PATH="$dir:$PATH" COCOON_PHASE_HOOK="$dir/hook" go test -count 1 -run '^TestRedisStages$' ./cmd/cocoon-bench/ >"$dir/stages.log" 2>&1; then
+	cat "$dir/stages.log" >&2
+	exit 1
+fi
+pid=$(cat "$dir/redis.pid")
+counts "$dir"/cg."$pid".* | awk '{ n = $1; gsub("-", "_", n); printf "instr: redis_%s=%.0f instructions/job\n", n, $2 / 2048 }'
