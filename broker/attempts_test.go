@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +171,43 @@ func TestLeaseSaysDrained(t *testing.T) {
 	}
 	if jobs, drained, err := s.LeaseDrained(ctx, model, "w1", 4, 1000); err != nil || len(jobs) != 0 || drained {
 		t.Fatalf("only a capped user's job: %d jobs, drained %v, %v", len(jobs), drained, err)
+	}
+}
+
+// TestCompletionOfAJobWithAPast: a first attempt's lease token ends in 'f'
+// and its completion reads no segment or earlier tokens; a job that
+// streamed before its lease expired gets a token without it, and its
+// completion counts the earlier segment's tokens and names its segment.
+func TestCompletionOfAJobWithAPast(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestStore(t, StoreConfig{})
+	shard := wire.ShardOf(model)
+	id := submitJob(t, s, "u1", 16)
+	j := leaseOne(t, s, "w1")
+	if !strings.HasSuffix(j.Lease, "f") {
+		t.Fatalf("first attempt's token %q", j.Lease)
+	}
+	must(t, chunk(s, "w1", j, 0, "ab"))
+	must(t, s.Chunk(ctx, "w1", &wire.Report{Job: id, Lease: j.Lease, Seq: 1, Data: []byte("c"), Tokens: 2}))
+	clk.Add(s.cfg.Lease + time.Millisecond)
+	s.Recover(ctx, shard)
+	clk.Add(s.cfg.MaxBackoff)
+	s.Recover(ctx, shard)
+	j2 := leaseOne(t, s, "w2")
+	if strings.HasSuffix(j2.Lease, "f") || j2.Segment != 1 || j2.Tokens == 0 {
+		t.Fatalf("continuation lease %+v", j2)
+	}
+	must(t, s.Complete(ctx, "w2", &wire.Report{Job: id, Lease: j2.Lease, PromptTokens: 7, CompletionTokens: 3}))
+	evs, err := s.ReadEvents(ctx, id, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := evs[len(evs)-1]
+	if done.Type != wire.EventDone || done.CompletionTokens != j2.Tokens+3 || done.Segment != 1 || done.Worker != "w2" || done.PromptTokens != 7 {
+		t.Fatalf("done event %+v; want %d completion tokens, segment 1", done, j2.Tokens+3)
+	}
+	st, err := s.Get(ctx, id)
+	if err != nil || st.CompletionTokens != j2.Tokens+3 {
+		t.Fatalf("status %+v, %v", st, err)
 	}
 }

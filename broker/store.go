@@ -114,8 +114,9 @@ func codeErr(v any) error {
 // A user already running max_user_jobs jobs of the model is skipped (0: no cap).
 // KEYS[1] shard prefix  KEYS[2] rotation  KEYS[3] leases  KEYS[4] depth
 // ARGV model worker now lease_ms max lease_base max_scan max_user_jobs coef
-// The n-th job leased (from 0) gets lease token lease_base.n and deadline
-// now + lease_ms: the caller knows both, so the reply leaves them out.
+// The n-th job leased (from 0) gets lease token lease_base.n (with an 'f'
+// after it for a job without a past: the short reply) and deadline now +
+// lease_ms: the caller knows both, so the reply leaves them out.
 // A job's max tokens, creation time and payload are one field, p = "max
 // created payload", written by the submit script; a job stored before
 // that (separate fields) is read them in a second HMGET.
@@ -198,10 +199,19 @@ while #out < max and scanned < maxScan do
           local r = redis.call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
           seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or '1000'
         end
+        -- A job without a past (first attempt, nothing streamed) gets the
+        -- short reply and a lease token ending in 'f': its completion
+        -- need not read the segment and earlier tokens, which are 0 (and
+        -- missing: each a full scan of the hash to find out). A token
+        -- without it (a job with a past, or leased by a broker before
+        -- this) has them read.
+        local long = not (attempts == 1 and seg == '0' and nxt == '0' and tokens == '0')
+        local tok = base .. '.' .. #out
+        if not long then tok = tok .. 'f' end
         -- A first lease leaves out what is at its default: attempts (a
         -- job that is not queued and has none has had one) and a
         -- coefficient of 1000.
-        local set = {'state', 'leased', 'worker', worker, 'lease', base .. '.' .. #out}
+        local set = {'state', 'leased', 'worker', worker, 'lease', tok}
         if cap > 0 then
           -- One write of the round's counts after it, not one per job.
           inc[#inc + 1] = user
@@ -229,7 +239,7 @@ while #out < max and scanned < maxScan do
         redis.call('HSET', jk, unpack(set))
         leased[#leased + 1] = deadline
         leased[#leased + 1] = id
-        if attempts == 1 and seg == '0' and nxt == '0' and tokens == '0' then
+        if not long then
           out[#out + 1] = id .. ' ' .. user .. ' ' .. p
         else
           local chunks = {}
@@ -305,6 +315,9 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) (jobs []wire.LeasedJob, dr
 	jobs = make([]wire.LeasedJob, 0, len(v))
 	for i, raw := range v {
 		j := wire.LeasedJob{Model: model, Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1}
+		if _, short := raw.(string); short {
+			j.Lease += "f" // a job without a past: see leaseScript
+		}
 		var created int64
 		switch f := raw.(type) {
 		case string:
@@ -404,7 +417,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local jk, ev = prefix .. 'job:' .. id, prefix .. 'ev:' .. id
-  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'seg', 'ltok', 'rsv', 'run', 'model', 'user')
+  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'run', 'model', 'user')
   local bad = held(f, worker, lease)
   if bad then
     if bad[1] == 'cancelled' and redis.call('HGET', jk, 'cused') ~= '1' then
@@ -416,27 +429,32 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     if bad[1] ~= 'dup' then out[#out + 1] = {i, bad[1], bad[2]} end
   else
     -- The answer's completion tokens: those streamed by earlier segments
-    -- plus this segment's count.
-    local total = ct -- (numbers are passed to redis.call as strings: no conversion)
-    if f[5] and f[5] ~= '0' then total = tostring(tonumber(f[5]) + tonumber(ct)) end
+    -- plus this segment's count. A job without a past has neither (its
+    -- lease token ends in 'f', byte 102).
+    local seg, total = '0', ct -- (numbers are passed to redis.call as strings: no conversion)
+    if string.byte(lease, -1) ~= 102 then
+      local r = redis.call('HMGET', jk, 'seg', 'ltok')
+      seg = r[1] or '0'
+      if r[2] and r[2] ~= '0' then total = tostring(tonumber(r[2]) + tonumber(ct)) end
+    end
     local signed = '0'
     if rcpt ~= '' then signed = '1' end
     -- (a done job's 'run' flag is not read again: left as it is)
     redis.call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed)
-    if f[6] and f[6] ~= '0' then redis.call('RPUSH', prefix .. 'settle', id) end
-    if f[7] == '1' then -- the job held one of its user's slots
-      local m = slots[f[8]]
+    if f[4] and f[4] ~= '0' then redis.call('RPUSH', prefix .. 'settle', id) end
+    if f[5] == '1' then -- the job held one of its user's slots
+      local m = slots[f[6]]
       if not m then
         m = {}
-        slots[f[8]] = m
+        slots[f[6]] = m
       end
-      m[f[9]] = (m[f[9]] or 0) + 1
+      m[f[7]] = (m[f[7]] or 0) + 1
     end
     ended[#ended + 1] = id
     -- One event ends the job and its last segment: its fields in one
     -- value, "pt ct segment worker receipt" (decodeEvent), which costs a
     -- third of the five fields it replaces.
-    redis.call('XADD', ev, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. (f[4] or '0') .. ' ' .. worker .. ' ' .. rcpt)
+    redis.call('XADD', ev, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
     finished[#finished + 1] = now
     finished[#finished + 1] = id
   end

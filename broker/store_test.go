@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -384,8 +386,10 @@ func TestApplyReportsOutcomes(t *testing.T) {
 	if err != nil || len(jobs) != 4 {
 		t.Fatalf("lease: %v, %d jobs", err, len(jobs))
 	}
+	base := jobs[0].Lease[:strings.LastIndex(jobs[0].Lease, ".")]
 	for i, j := range jobs {
-		if want := jobs[0].Lease[:len(jobs[0].Lease)-1] + string(rune('0'+i)); j.Lease != want || j.Attempt != 1 || j.LeaseUntil != s.now()+15000 {
+		// base.n, and 'f' for a job without a past (first attempt, nothing streamed).
+		if want := fmt.Sprintf("%s.%df", base, i); j.Lease != want || j.Attempt != 1 || j.LeaseUntil != s.now()+15000 {
 			t.Fatalf("job %d: lease %q until %d attempt %d; want lease %q until %d, attempt 1", i, j.Lease, j.LeaseUntil, j.Attempt, want, s.now()+15000)
 		}
 	}
