@@ -135,29 +135,31 @@ local deadline = tostring(now + leaseMs) -- one conversion, not one per job
 -- What every lease reads of a job; a job that ran before (its attempts
 -- field is set) is also read its stream position and last coefficient.
 local fields = {'state', 'attempts', 'p', 'elig', 'mcoef'}
+local coefN = tonumber(coef)
 local function runs(f)
-  local e = f[4]
-  return tonumber(coef) <= tonumber(f[5] or '1000') and
+  local e, mc = f[4], f[5]
+  if not e and not mc then return coefN <= 1000 end -- the usual job: no list, no cap above 1.0x
+  return coefN <= tonumber(mc or '1000') and
     (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
 end
-local out, leased = {}, {}
+local out, leased, nout = {}, {}, 0 -- nout: jobs in out (# costs a search per use)
 local scanned, taken, drained = 0, 0, false
-while #out < max and scanned < maxScan do
+while nout < max and scanned < maxScan do
   -- A round: the users at the head of the rotation take a turn each, in
   -- order, and move to its tail together (those whose queue ran empty
   -- leave it): two writes to the rotation per round, not per job.
-  local users = redis.call('LRANGE', KEYS[2], 0, max - #out - 1)
+  local users = redis.call('LRANGE', KEYS[2], 0, max - nout - 1)
   if #users == 0 then
     drained = true
     break
   end
   local running = {}
   if cap > 0 then running = redis.call('HMGET', urun, unpack(users)) end
-  local keep, inc = {}, {} -- inc: the round's new running counts (user, count)
+  local keep, inc, ninc = {}, {}, 0 -- inc: the round's new running counts (user, count)
   for u, user in ipairs(users) do
     scanned = scanned + 1
     local uq = prefix .. 'uq:' .. model .. '|' .. user
-    local id, f = nil, nil
+    local id, f, jk = nil, nil, nil
     local more = true
     if cap == 0 or tonumber(running[u] or '0') < cap then
       -- The user's oldest job, if this worker may run it; else its oldest
@@ -165,12 +167,14 @@ while #out < max and scanned < maxScan do
       -- not hold back the user's later jobs.
       id = redis.call('LPOP', uq)
       if id then
-        f = redis.call('HMGET', prefix .. 'job:' .. id, unpack(fields))
+        jk = prefix .. 'job:' .. id
+        f = redis.call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
         if f[1] == 'queued' and not runs(f) then
           redis.call('LPUSH', uq, id)
           id = nil
           for _, cand in ipairs(redis.call('LRANGE', uq, 1, 7)) do
-            f = redis.call('HMGET', prefix .. 'job:' .. cand, unpack(fields))
+            jk = prefix .. 'job:' .. cand
+            f = redis.call('HMGET', jk, unpack(fields))
             if f[1] ~= 'queued' or runs(f) then
               id = cand
               redis.call('LREM', uq, 1, cand)
@@ -185,7 +189,6 @@ while #out < max and scanned < maxScan do
     if id then
       taken = taken + 1
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
-        local jk = prefix .. 'job:' .. id
         local p = f[3]
         if not p then -- stored before p: its fields one by one
           local o = redis.call('HMGET', jk, 'max', 'created', 'payload')
@@ -206,41 +209,51 @@ while #out < max and scanned < maxScan do
         -- without it (a job with a past, or leased by a broker before
         -- this) has them read.
         local long = not (attempts == 1 and seg == '0' and nxt == '0' and tokens == '0')
-        local tok = base .. '.' .. #out
-        if not long then tok = tok .. 'f' end
-        -- A first lease leaves out what is at its default: attempts (a
-        -- job that is not queued and has none has had one) and a
-        -- coefficient of 1000.
-        local set = {'state', 'leased', 'worker', worker, 'lease', tok}
+        local tok
+        if long then tok = base .. '.' .. nout else tok = base .. '.' .. nout .. 'f' end
         if cap > 0 then
           -- One write of the round's counts after it, not one per job.
-          inc[#inc + 1] = user
-          inc[#inc + 1] = tostring(tonumber(running[u] or '0') + 1)
-          set[7], set[8] = 'run', '1'
+          ninc = ninc + 2
+          inc[ninc - 1] = user
+          inc[ninc] = tostring(tonumber(running[u] or '0') + 1)
         end
-        if coef ~= '1000' or f[2] then
-          set[#set + 1] = 'coef'
-          set[#set + 1] = coef
-        end
-        if f[2] then
-          set[#set + 1] = 'attempts'
-          set[#set + 1] = tries
-        end
-        if attempts > 1 then
-          -- A retry: a new segment, which its followers learn of; the
-          -- counters the first attempt has at zero are set.
-          for _, kv in ipairs({'achunks', '0', 'ltok', tokens, 'pcoef', pcoef}) do set[#set + 1] = kv end
-          if cap == 0 then
-            set[#set + 1] = 'run'
-            set[#set + 1] = '0'
+        -- A first lease leaves out what is at its default: attempts (a
+        -- job that is not queued and has none has had one) and a
+        -- coefficient of 1000; the usual one builds no table.
+        if not f[2] and coef == '1000' then
+          if cap > 0 then
+            redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok, 'run', '1')
+          else
+            redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok)
           end
-          redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', tries, 'g', seg)
+        else
+          local set = {'state', 'leased', 'worker', worker, 'lease', tok}
+          if cap > 0 then set[7], set[8] = 'run', '1' end
+          if coef ~= '1000' or f[2] then
+            set[#set + 1] = 'coef'
+            set[#set + 1] = coef
+          end
+          if f[2] then
+            set[#set + 1] = 'attempts'
+            set[#set + 1] = tries
+          end
+          if attempts > 1 then
+            -- A retry: a new segment, which its followers learn of; the
+            -- counters the first attempt has at zero are set.
+            for _, kv in ipairs({'achunks', '0', 'ltok', tokens, 'pcoef', pcoef}) do set[#set + 1] = kv end
+            if cap == 0 then
+              set[#set + 1] = 'run'
+              set[#set + 1] = '0'
+            end
+            redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', tries, 'g', seg)
+          end
+          redis.call('HSET', jk, unpack(set))
         end
-        redis.call('HSET', jk, unpack(set))
-        leased[#leased + 1] = deadline
-        leased[#leased + 1] = id
+        leased[2 * nout + 1] = deadline
+        leased[2 * nout + 2] = id
+        nout = nout + 1
         if not long then
-          out[#out + 1] = id .. ' ' .. user .. ' ' .. p
+          out[nout] = id .. ' ' .. user .. ' ' .. p
         else
           local chunks = {}
           if tonumber(nxt) > 0 then
@@ -249,18 +262,18 @@ while #out < max and scanned < maxScan do
               if kv[2] == 'chunk' then chunks[#chunks + 1] = kv end
             end
           end
-          out[#out + 1] = {id, user, p, tries, seg, nxt, tokens, chunks}
+          out[nout] = {id, user, p, tries, seg, nxt, tokens, chunks}
         end
       end
     end
   end
-  if #inc > 0 then redis.call('HSET', urun, unpack(inc)) end
+  if ninc > 0 then redis.call('HSET', urun, unpack(inc)) end
   redis.call('LPOP', KEYS[2], #users)
   if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
 end
 if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
-if #leased > 0 then redis.call('ZADD', KEYS[3], unpack(leased)) end
-if drained then out[#out + 1] = '.' end
+if nout > 0 then redis.call('ZADD', KEYS[3], unpack(leased)) end
+if drained then out[nout + 1] = '.' end
 return out
 `)
 
@@ -413,12 +426,16 @@ return {'', ''}
 var completeScript = redis.NewScript(luaHolder + `
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out, ended, finished, slots = {}, {}, {}, {} -- slots: model -> user -> jobs ended
+local nended = 0
 for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local jk, ev = prefix .. 'job:' .. id, prefix .. 'ev:' .. id
+  local jk = prefix .. 'job:' .. id
   local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'run', 'model', 'user')
-  local bad = held(f, worker, lease)
+  local bad = nil
+  if not ((f[1] == 'leased' or f[1] == 'streaming') and f[2] == worker and f[3] == lease) then
+    bad = held(f, worker, lease) -- (the check above is held's, inline for the usual case)
+  end
   if bad then
     if bad[1] == 'cancelled' and redis.call('HGET', jk, 'cused') ~= '1' then
       redis.call('HINCRBY', jk, 'pt', pt)
@@ -450,13 +467,14 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
       end
       m[f[7]] = (m[f[7]] or 0) + 1
     end
-    ended[#ended + 1] = id
+    nended = nended + 1
+    ended[nended] = id
     -- One event ends the job and its last segment: its fields in one
     -- value, "pt ct segment worker receipt" (decodeEvent), which costs a
     -- third of the five fields it replaces.
-    redis.call('XADD', ev, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
-    finished[#finished + 1] = now
-    finished[#finished + 1] = id
+    redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
+    finished[2 * nended - 1] = now
+    finished[2 * nended] = id
   end
 end
 -- The users' running counts: one read and one write per model, not a
@@ -471,7 +489,7 @@ for model, m in pairs(slots) do
   end
   redis.call('HSET', k, unpack(set))
 end
-if #ended > 0 then
+if nended > 0 then
   redis.call('ZREM', leases, unpack(ended))
   redis.call('ZADD', prefix .. 'finished', unpack(finished))
 end

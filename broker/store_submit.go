@@ -47,11 +47,20 @@ for i = 0, (#ARGV - 2) / 7 - 1 do
       out[i+1] = '-1 ' .. depth[model]
     else
       depth[model], added[model] = depth[model] + 1, added[model] + 1
-      local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
-      if ARGV[a+5] ~= '' then set[9], set[10] = 'elig', ARGV[a+5] end
-      if ARGV[a+6] ~= '0' then set[#set+1] = 'rsv' set[#set+1] = ARGV[a+6] end
-      if ARGV[a+7] ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = ARGV[a+7] end
-      redis.call('HSET', jk, unpack(set))
+      local elig, rsv, mcoef = ARGV[a+5], ARGV[a+6], ARGV[a+7]
+      if elig == '' and mcoef == '1000' then -- the usual job: no table to build
+        if rsv == '0' then
+          redis.call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4])
+        else
+          redis.call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', rsv)
+        end
+      else
+        local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
+        if elig ~= '' then set[9], set[10] = 'elig', elig end
+        if rsv ~= '0' then set[#set+1] = 'rsv' set[#set+1] = rsv end
+        if mcoef ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = mcoef end
+        redis.call('HSET', jk, unpack(set))
+      end
       local uq = byUser[user]
       if not uq then
         uq = prefix .. 'uq:' .. model .. '|' .. user
