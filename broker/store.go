@@ -136,6 +136,7 @@ local deadline = tostring(now + leaseMs) -- one conversion, not one per job
 -- field is set) is also read its stream position and last coefficient.
 local fields = {'state', 'attempts', 'p', 'elig', 'mcoef'}
 local coefN = tonumber(coef)
+local jkp, uqp = prefix .. 'job:', prefix .. 'uq:' .. model .. '|' -- key prefixes, built once
 local function runs(f)
   local e, mc = f[4], f[5]
   if not e and not mc then return coefN <= 1000 end -- the usual job: no list, no cap above 1.0x
@@ -158,7 +159,7 @@ while nout < max and scanned < maxScan do
   local keep, inc, ninc = {}, {}, 0 -- inc: the round's new running counts (user, count)
   for u, user in ipairs(users) do
     scanned = scanned + 1
-    local uq = prefix .. 'uq:' .. model .. '|' .. user
+    local uq = uqp .. user
     local id, f, jk = nil, nil, nil
     local more = true
     if cap == 0 or tonumber(running[u] or '0') < cap then
@@ -167,13 +168,13 @@ while nout < max and scanned < maxScan do
       -- not hold back the user's later jobs.
       id = redis.call('LPOP', uq)
       if id then
-        jk = prefix .. 'job:' .. id
+        jk = jkp .. id
         f = redis.call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
         if f[1] == 'queued' and not runs(f) then
           redis.call('LPUSH', uq, id)
           id = nil
           for _, cand in ipairs(redis.call('LRANGE', uq, 1, 7)) do
-            jk = prefix .. 'job:' .. cand
+            jk = jkp .. cand
             f = redis.call('HMGET', jk, unpack(fields))
             if f[1] ~= 'queued' or runs(f) then
               id = cand
@@ -427,10 +428,11 @@ var completeScript = redis.NewScript(luaHolder + `
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out, ended, finished, slots = {}, {}, {}, {} -- slots: model -> user -> jobs ended
 local nended = 0
+local jkp, evp = prefix .. 'job:', prefix .. 'ev:' -- key prefixes, built once
 for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local jk = prefix .. 'job:' .. id
+  local jk = jkp .. id
   local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'run', 'model', 'user')
   local bad = nil
   if not ((f[1] == 'leased' or f[1] == 'streaming') and f[2] == worker and f[3] == lease) then
@@ -472,7 +474,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     -- One event ends the job and its last segment: its fields in one
     -- value, "pt ct segment worker receipt" (decodeEvent), which costs a
     -- third of the five fields it replaces.
-    redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
+    redis.call('XADD', evp .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
     finished[2 * nended - 1] = now
     finished[2 * nended] = id
   end

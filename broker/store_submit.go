@@ -29,10 +29,11 @@ var submitScript = redis.NewScript(`
 local prefix, maxq, origin = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
 local uqs = {} -- model -> user -> queue key: built once per call
+local jkp = prefix .. 'job:'
 for i = 0, (#ARGV - 2) / 7 - 1 do
   local a = 2 + i * 7
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
-  local jk = prefix .. 'job:' .. id
+  local jk = jkp .. id
   if redis.call('EXISTS', jk) == 1 then
     out[i+1] = '0 0'
   else
