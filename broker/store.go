@@ -128,6 +128,7 @@ func codeErr(v any) error {
 // model's queue is empty: the broker's polls may skip leasing until a
 // wake-up)
 var leaseScript = redis.NewScript(`
+local call = redis.call -- a local: no global lookup per call
 local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
@@ -149,13 +150,13 @@ while nout < max and scanned < maxScan do
   -- A round: the users at the head of the rotation take a turn each, in
   -- order, and move to its tail together (those whose queue ran empty
   -- leave it): two writes to the rotation per round, not per job.
-  local users = redis.call('LRANGE', KEYS[2], 0, max - nout - 1)
+  local users = call('LRANGE', KEYS[2], 0, max - nout - 1)
   if #users == 0 then
     drained = true
     break
   end
   local running = {}
-  if cap > 0 then running = redis.call('HMGET', urun, unpack(users)) end
+  if cap > 0 then running = call('HMGET', urun, unpack(users)) end
   local keep, inc, ninc = {}, {}, 0 -- inc: the round's new running counts (user, count)
   for u, user in ipairs(users) do
     scanned = scanned + 1
@@ -166,25 +167,25 @@ while nout < max and scanned < maxScan do
       -- The user's oldest job, if this worker may run it; else its oldest
       -- such job among the first 8, so a job sealed to other workers does
       -- not hold back the user's later jobs.
-      id = redis.call('LPOP', uq)
+      id = call('LPOP', uq)
       if id then
         jk = jkp .. id
-        f = redis.call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
+        f = call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
         if f[1] == 'queued' and not runs(f) then
-          redis.call('LPUSH', uq, id)
+          call('LPUSH', uq, id)
           id = nil
-          for _, cand in ipairs(redis.call('LRANGE', uq, 1, 7)) do
+          for _, cand in ipairs(call('LRANGE', uq, 1, 7)) do
             jk = jkp .. cand
-            f = redis.call('HMGET', jk, unpack(fields))
+            f = call('HMGET', jk, unpack(fields))
             if f[1] ~= 'queued' or runs(f) then
               id = cand
-              redis.call('LREM', uq, 1, cand)
+              call('LREM', uq, 1, cand)
               break
             end
           end
         end
       end
-      more = redis.call('LLEN', uq) > 0
+      more = call('LLEN', uq) > 0
     end
     if more then keep[#keep + 1] = user end
     if id then
@@ -192,7 +193,7 @@ while nout < max and scanned < maxScan do
       if f[1] == 'queued' then -- else a stale queue entry (should not happen): dropped
         local p = f[3]
         if not p then -- stored before p: its fields one by one
-          local o = redis.call('HMGET', jk, 'max', 'created', 'payload')
+          local o = call('HMGET', jk, 'max', 'created', 'payload')
           p = (o[1] or '0') .. ' ' .. (o[2] or '0') .. ' ' .. (o[3] or '')
         end
         local attempts, tries = 1, '1'
@@ -200,7 +201,7 @@ while nout < max and scanned < maxScan do
         if f[2] then
           attempts = tonumber(f[2]) + 1
           tries = tostring(attempts)
-          local r = redis.call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
+          local r = call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
           seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or '1000'
         end
         -- A job without a past (first attempt, nothing streamed) gets the
@@ -223,9 +224,9 @@ while nout < max and scanned < maxScan do
         -- coefficient of 1000; the usual one builds no table.
         if not f[2] and coef == '1000' then
           if cap > 0 then
-            redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok, 'run', '1')
+            call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok, 'run', '1')
           else
-            redis.call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok)
+            call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok)
           end
         else
           local set = {'state', 'leased', 'worker', worker, 'lease', tok}
@@ -246,9 +247,9 @@ while nout < max and scanned < maxScan do
               set[#set + 1] = 'run'
               set[#set + 1] = '0'
             end
-            redis.call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', tries, 'g', seg)
+            call('XADD', prefix .. 'ev:' .. id, '*', 't', 'leased', 'w', worker, 'a', tries, 'g', seg)
           end
-          redis.call('HSET', jk, unpack(set))
+          call('HSET', jk, unpack(set))
         end
         leased[2 * nout + 1] = deadline
         leased[2 * nout + 2] = id
@@ -258,7 +259,7 @@ while nout < max and scanned < maxScan do
         else
           local chunks = {}
           if tonumber(nxt) > 0 then
-            for _, e in ipairs(redis.call('XRANGE', prefix .. 'ev:' .. id, '-', '+')) do
+            for _, e in ipairs(call('XRANGE', prefix .. 'ev:' .. id, '-', '+')) do
               local kv = e[2]
               if kv[2] == 'chunk' then chunks[#chunks + 1] = kv end
             end
@@ -268,12 +269,12 @@ while nout < max and scanned < maxScan do
       end
     end
   end
-  if ninc > 0 then redis.call('HSET', urun, unpack(inc)) end
-  redis.call('LPOP', KEYS[2], #users)
-  if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
+  if ninc > 0 then call('HSET', urun, unpack(inc)) end
+  call('LPOP', KEYS[2], #users)
+  if #keep > 0 then call('RPUSH', KEYS[2], unpack(keep)) end
 end
-if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
-if nout > 0 then redis.call('ZADD', KEYS[3], unpack(leased)) end
+if taken > 0 then call('DECRBY', KEYS[4], taken) end
+if nout > 0 then call('ZADD', KEYS[3], unpack(leased)) end
 if drained then out[nout + 1] = '.' end
 return out
 `)
@@ -425,6 +426,7 @@ return {'', ''}
 // returns {index, code, message} for each job (index from 0) not completed
 // now or before: most calls return an empty list
 var completeScript = redis.NewScript(luaHolder + `
+local call = redis.call -- a local: no global lookup per call
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out, ended, finished, slots = {}, {}, {}, {} -- slots: model -> user -> jobs ended
 local nended = 0
@@ -433,16 +435,16 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local jk = jkp .. id
-  local f = redis.call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'run', 'model', 'user')
+  local f = call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'run', 'model', 'user')
   local bad = nil
   if not ((f[1] == 'leased' or f[1] == 'streaming') and f[2] == worker and f[3] == lease) then
     bad = held(f, worker, lease) -- (the check above is held's, inline for the usual case)
   end
   if bad then
-    if bad[1] == 'cancelled' and redis.call('HGET', jk, 'cused') ~= '1' then
-      redis.call('HINCRBY', jk, 'pt', pt)
-      redis.call('HINCRBY', jk, 'ct', ct)
-      redis.call('HSET', jk, 'cused', '1')
+    if bad[1] == 'cancelled' and call('HGET', jk, 'cused') ~= '1' then
+      call('HINCRBY', jk, 'pt', pt)
+      call('HINCRBY', jk, 'ct', ct)
+      call('HSET', jk, 'cused', '1')
     end
     if bad[1] == 'conflict' and f[1] == 'done' and f[3] == lease then bad = {'dup', ''} end
     if bad[1] ~= 'dup' then out[#out + 1] = {i, bad[1], bad[2]} end
@@ -452,15 +454,15 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     -- lease token ends in 'f', byte 102).
     local seg, total = '0', ct -- (numbers are passed to redis.call as strings: no conversion)
     if string.byte(lease, -1) ~= 102 then
-      local r = redis.call('HMGET', jk, 'seg', 'ltok')
+      local r = call('HMGET', jk, 'seg', 'ltok')
       seg = r[1] or '0'
       if r[2] and r[2] ~= '0' then total = tostring(tonumber(r[2]) + tonumber(ct)) end
     end
     local signed = '0'
     if rcpt ~= '' then signed = '1' end
     -- (a done job's 'run' flag is not read again: left as it is)
-    redis.call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed)
-    if f[4] and f[4] ~= '0' then redis.call('RPUSH', prefix .. 'settle', id) end
+    call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed)
+    if f[4] and f[4] ~= '0' then call('RPUSH', prefix .. 'settle', id) end
     if f[5] == '1' then -- the job held one of its user's slots
       local m = slots[f[6]]
       if not m then
@@ -474,7 +476,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     -- One event ends the job and its last segment: its fields in one
     -- value, "pt ct segment worker receipt" (decodeEvent), which costs a
     -- third of the five fields it replaces.
-    redis.call('XADD', evp .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
+    call('XADD', evp .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
     finished[2 * nended - 1] = now
     finished[2 * nended] = id
   end
@@ -484,16 +486,16 @@ end
 for model, m in pairs(slots) do
   local k, users = prefix .. 'urun:' .. model, {}
   for user in pairs(m) do users[#users + 1] = user end
-  local cur, set = redis.call('HMGET', k, unpack(users)), {}
+  local cur, set = call('HMGET', k, unpack(users)), {}
   for i, user in ipairs(users) do
     set[#set + 1] = user
     set[#set + 1] = tostring(tonumber(cur[i] or '0') - m[user])
   end
-  redis.call('HSET', k, unpack(set))
+  call('HSET', k, unpack(set))
 end
 if nended > 0 then
-  redis.call('ZREM', leases, unpack(ended))
-  redis.call('ZADD', prefix .. 'finished', unpack(finished))
+  call('ZREM', leases, unpack(ended))
+  call('ZADD', prefix .. 'finished', unpack(finished))
 end
 return out
 `)

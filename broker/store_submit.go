@@ -26,6 +26,7 @@ import (
 // (idempotent) | "-1 depth" busy, joined by commas (one reply item, not
 // three per job)
 var submitScript = redis.NewScript(`
+local call = redis.call -- a local: no global lookup per call
 local prefix, maxq, origin = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
 local uqs = {} -- model -> user -> queue key: built once per call
@@ -34,14 +35,14 @@ for i = 0, (#ARGV - 2) / 7 - 1 do
   local a = 2 + i * 7
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   local jk = jkp .. id
-  if redis.call('EXISTS', jk) == 1 then
+  if call('EXISTS', jk) == 1 then
     out[i+1] = '0 0'
   else
     local byUser = uqs[model]
     if not byUser then
       byUser = {}
       uqs[model] = byUser
-      depth[model] = tonumber(redis.call('GET', prefix .. 'depth:' .. model) or '0')
+      depth[model] = tonumber(call('GET', prefix .. 'depth:' .. model) or '0')
       added[model] = 0
     end
     if maxq > 0 and depth[model] >= maxq then
@@ -51,25 +52,25 @@ for i = 0, (#ARGV - 2) / 7 - 1 do
       local elig, rsv, mcoef = ARGV[a+5], ARGV[a+6], ARGV[a+7]
       if elig == '' and mcoef == '1000' then -- the usual job: no table to build
         if rsv == '0' then
-          redis.call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4])
+          call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4])
         else
-          redis.call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', rsv)
+          call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', rsv)
         end
       else
         local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
         if elig ~= '' then set[9], set[10] = 'elig', elig end
         if rsv ~= '0' then set[#set+1] = 'rsv' set[#set+1] = rsv end
         if mcoef ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = mcoef end
-        redis.call('HSET', jk, unpack(set))
+        call('HSET', jk, unpack(set))
       end
       local uq = byUser[user]
       if not uq then
         uq = prefix .. 'uq:' .. model .. '|' .. user
         byUser[user] = uq
       end
-      local n = redis.call('RPUSH', uq, id)
+      local n = call('RPUSH', uq, id)
       if n == 1 then
-        redis.call('RPUSH', prefix .. 'rot:' .. model, user)
+        call('RPUSH', prefix .. 'rot:' .. model, user)
         added_models[model] = true
       end
       woke[model] = true
@@ -78,10 +79,10 @@ for i = 0, (#ARGV - 2) / 7 - 1 do
   end
 end
 for model, n in pairs(added) do
-  if n > 0 then redis.call('INCRBY', prefix .. 'depth:' .. model, n) end
+  if n > 0 then call('INCRBY', prefix .. 'depth:' .. model, n) end
 end
-for m in pairs(added_models) do redis.call('SADD', prefix .. 'models', m) end
-for m in pairs(woke) do redis.call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
+for m in pairs(added_models) do call('SADD', prefix .. 'models', m) end
+for m in pairs(woke) do call('PUBLISH', 'cocoon:notify', origin .. '|' .. m) end
 return table.concat(out, ',')
 `)
 
