@@ -211,3 +211,64 @@ func TestCompletionOfAJobWithAPast(t *testing.T) {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 }
+
+// TestRequeuedDeadJobContinues: a dead job that streamed before it died,
+// requeued by an operator with fresh attempts, leases as attempt 1 of a new
+// segment: its followers get a leased event, and its completion counts the
+// tokens the earlier segment streamed (the user got them; billing needs them).
+func TestRequeuedDeadJobContinues(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestStore(t, StoreConfig{MaxAttempts: 1})
+	shard := wire.ShardOf(model)
+	id := submitJob(t, s, "u1", 16)
+	j := leaseOne(t, s, "w1")
+	must(t, s.Chunk(ctx, "w1", &wire.Report{Job: id, Lease: j.Lease, Seq: 0, Data: []byte("ab"), Tokens: 2}))
+	clk.Add(s.cfg.Lease + time.Millisecond)
+	s.Recover(ctx, shard)
+	if got := state(t, s, id); got != wire.StateDead {
+		t.Fatalf("after its only attempt expired: %s", got)
+	}
+	must(t, s.RequeueDead(ctx, id))
+	j2 := leaseOne(t, s, "w2")
+	if j2.Attempt != 1 || j2.Segment != 1 || j2.Tokens != 2 || len(j2.Prefix) != 1 || strings.HasSuffix(j2.Lease, "f") {
+		t.Fatalf("lease after requeue: %+v", j2)
+	}
+	must(t, s.Complete(ctx, "w2", &wire.Report{Job: id, Lease: j2.Lease, PromptTokens: 4, CompletionTokens: 3}))
+	evs, err := s.ReadEvents(ctx, id, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leased bool
+	for _, e := range evs {
+		leased = leased || (e.Type == wire.EventLeased && e.Segment == 1 && e.Worker == "w2")
+	}
+	done := evs[len(evs)-1]
+	if !leased || done.Type != wire.EventDone || done.CompletionTokens != 5 || done.Segment != 1 {
+		t.Fatalf("events %+v; want a leased event for segment 1 and done with 5 completion tokens", evs)
+	}
+}
+
+// TestUsualCasePaths: the scripts' paths for the usual job still keep what
+// the general ones do: a reservation is stored and sends the ended job to
+// the settler; a worker charging above 1.0x does not get a job with no max
+// coefficient (1000), and the queue is not taken for empty.
+func TestUsualCasePaths(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t, StoreConfig{})
+	shard := wire.ShardOf(model)
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u1", MaxTokens: 16, Payload: []byte(`{}`)}
+	if o := s.SubmitMany(ctx, []*wire.SubmitRequest{req}, []int64{5}); o[0].Err != nil {
+		t.Fatal(o[0].Err)
+	}
+	if rsv, err := s.rdb.HGet(ctx, jobKey(shard, req.ID), "rsv").Result(); err != nil || rsv != "5" {
+		t.Fatalf("rsv %q, %v", rsv, err)
+	}
+	if jobs, drained, err := s.LeaseDrained(ctx, model, "w9", 1, 1200); err != nil || len(jobs) != 0 || drained {
+		t.Fatalf("a worker at 1.2x: %d jobs, drained %v, %v", len(jobs), drained, err)
+	}
+	j := leaseOne(t, s, "w1")
+	must(t, s.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: j.Lease, CompletionTokens: 1}))
+	if ids, err := s.rdb.LRange(ctx, settleKey(shard), 0, -1).Result(); err != nil || len(ids) != 1 || ids[0] != req.ID {
+		t.Fatalf("settle list %v, %v", ids, err)
+	}
+}

@@ -239,9 +239,11 @@ while nout < max and scanned < maxScan do
             set[#set + 1] = 'attempts'
             set[#set + 1] = tries
           end
-          if attempts > 1 then
-            -- A retry: a new segment, which its followers learn of; the
-            -- counters the first attempt has at zero are set.
+          if long then
+            -- A job with a past (a retry, or a dead job requeued with fresh
+            -- attempts after it streamed): a new segment, which its
+            -- followers learn of; the counters a first attempt has at zero
+            -- are set (ltok: the tokens earlier segments streamed).
             for _, kv in ipairs({'achunks', '0', 'ltok', tokens, 'pcoef', pcoef}) do set[#set + 1] = kv end
             if cap == 0 then
               set[#set + 1] = 'run'
