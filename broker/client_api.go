@@ -198,6 +198,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		eligible map[string]bool
 	}
 	wakes := map[string]*wakeup{}
+	maybe := map[string]bool{} // models of jobs whose store failed: perhaps after the script ran
 	for k, o := range b.store.SubmitMany(ctx, ok, reserved) {
 		req, i := ok[k], at[k]
 		if o.Err != nil && reserved[k] > 0 {
@@ -209,6 +210,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 				Message: fmt.Sprintf("the %s queue is full (%d waiting); retry later", req.Model, o.Position)})
 		case o.Err != nil:
 			fail(i, b.internalErr("submit", o.Err))
+			maybe[req.Model] = true
 		default:
 			out[i].SubmitResponse = wire.SubmitResponse{JobID: req.ID, Position: o.Position}
 			wk := wakes[req.Model]
@@ -225,6 +227,11 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	// One waiting long-poll per job stored, the jobs' eligible workers' first.
 	for m, wk := range wakes {
 		b.notify.wake(m, wk.jobs, wk.eligible)
+	}
+	// A failed store may still have queued its jobs (the reply was lost):
+	// every poll on the model looks, instead of trusting a drained mark.
+	for m := range maybe {
+		b.notify.notify(m)
 	}
 	return out
 }
