@@ -16,7 +16,8 @@ import "strconv"
 //	cocoon:{s<N>}:leases               zset   job id -> lease deadline (ms)
 //	cocoon:{s<N>}:retry                zset   job id -> time it may run again (ms)
 //	cocoon:{s<N>}:dead                 list   dead-lettered job ids
-//	cocoon:{s<N>}:finished             zset   done job id -> when it finished (ms); purged after the retention
+//	cocoon:{s<N>}:done                 list   done jobs as (ms, id) pairs in completion order; purged after the retention
+//	cocoon:{s<N>}:finished             zset   done job id -> ms, as brokers before the done list wrote it (drained by the purge)
 //	cocoon:{s<N>}:settle               list   ended billed jobs the settler has not billed yet
 //	cocoon:{s<N>}:urun:<model>         hash   user -> running jobs of the model (per-user cap; counts back at 0 are deleted by the purge pass)
 //	cocoon:{reg}:workers               hash   worker id -> registration (JSON; written at a join)

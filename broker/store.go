@@ -422,8 +422,10 @@ return {'', ''}
 // the tokens used and answers "cancelled".
 // KEYS[1] shard prefix  KEYS[2] leases (a job's keys are the prefix's
 // job:<id> and ev:<id>, in the same slot)
-// Done jobs are not given a TTL one by one: they go to the shard's
-// finished set, which PurgeFinished empties after the retention.
+// Done jobs are not given a TTL one by one: they go to the shard's done
+// list (ms, id pairs, in completion order: an append, where a sorted set
+// insert costs a search and more memory), which PurgeFinished empties
+// after the retention.
 // ARGV worker now_ms, then per job: id lease prompt_tokens completion_tokens receipt
 // returns {index, code, message} for each job (index from 0) not completed
 // now or before: most calls return an empty list
@@ -497,7 +499,7 @@ for model, m in pairs(slots) do
 end
 if nended > 0 then
   call('ZREM', leases, unpack(ended))
-  call('ZADD', prefix .. 'finished', unpack(finished))
+  call('RPUSH', prefix .. 'done', unpack(finished))
 end
 return out
 `)
@@ -505,16 +507,34 @@ return out
 // purgeScript deletes done jobs (hash and event stream) that finished
 // before a time, at most limit of them, and the users' running counts
 // that are back at 0 (a job's end only decrements its user's count: one
-// write fewer per job than deleting it there).
+// write fewer per job than deleting it there). Done jobs are read from the
+// head of the done list (brokers' clocks may differ a little: a pass stops
+// at the first entry not old enough), then from the finished sorted set
+// brokers before the list wrote, until it is empty.
 // KEYS[1] shard prefix  ARGV before_ms limit
 // returns how many jobs it deleted
 var purgeScript = redis.NewScript(`
 local prefix = KEYS[1]
-local ids = redis.call('ZRANGEBYSCORE', prefix .. 'finished', '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do
-  redis.call('DEL', prefix .. 'job:' .. id, prefix .. 'ev:' .. id)
+local before, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = 0
+local first = redis.call('LINDEX', prefix .. 'done', 0) -- most passes stop here
+if first and tonumber(first) <= before then
+  local head = redis.call('LRANGE', prefix .. 'done', 0, 2 * limit - 1)
+  for i = 1, #head - 1, 2 do
+    if tonumber(head[i]) > before then break end
+    redis.call('DEL', prefix .. 'job:' .. head[i + 1], prefix .. 'ev:' .. head[i + 1])
+    n = n + 1
+  end
+  redis.call('LTRIM', prefix .. 'done', 2 * n, -1)
 end
-if #ids > 0 then redis.call('ZREM', prefix .. 'finished', unpack(ids)) end
+if n < limit then
+  local ids = redis.call('ZRANGEBYSCORE', prefix .. 'finished', '-inf', ARGV[1], 'LIMIT', 0, limit - n)
+  for _, id in ipairs(ids) do
+    redis.call('DEL', prefix .. 'job:' .. id, prefix .. 'ev:' .. id)
+  end
+  if #ids > 0 then redis.call('ZREM', prefix .. 'finished', unpack(ids)) end
+  n = n + #ids
+end
 for _, model in ipairs(redis.call('SMEMBERS', prefix .. 'models')) do
   local k = prefix .. 'urun:' .. model
   local counts = redis.call('HGETALL', k)
@@ -527,7 +547,7 @@ for _, model in ipairs(redis.call('SMEMBERS', prefix .. 'models')) do
     end
   end
 end
-return #ids
+return n
 `)
 
 // PurgeFinished deletes up to limit done jobs of shard older than the

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/wire"
 )
@@ -370,6 +372,30 @@ func TestPurgeFinishedAfterRetention(t *testing.T) {
 		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("job %s not purged: %v", id, err)
 		}
+	}
+
+	// Done jobs that brokers before the done list put in the finished
+	// sorted set are purged too, after the list's, within the limit.
+	shard := wire.ShardOf(model)
+	legacy := []string{done(), done(), done()}
+	must(t, s.rdb.Del(ctx, shardPrefix(shard)+"done").Err())
+	for _, id := range legacy {
+		must(t, s.rdb.ZAdd(ctx, shardPrefix(shard)+"finished", redis.Z{Score: float64(s.now()), Member: id}).Err())
+	}
+	newer := done()
+	clock.Add(2 * time.Hour)
+	for _, want := range []int{2, 2, 0} { // the list's one and a legacy one, then the other two
+		if n, err := s.PurgeFinished(ctx, shard, 2); err != nil || n != want {
+			t.Fatalf("purged %d (%v), want %d", n, err, want)
+		}
+	}
+	for _, id := range append(legacy, newer) {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("job %s not purged: %v", id, err)
+		}
+	}
+	if n, _ := s.rdb.Exists(ctx, shardPrefix(shard)+"done", shardPrefix(shard)+"finished").Result(); n != 0 {
+		t.Errorf("%d of the done list and finished set left", n)
 	}
 }
 
