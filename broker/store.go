@@ -133,9 +133,6 @@ local prefix, model, worker = KEYS[1], ARGV[1], ARGV[2]
 local now, leaseMs, max, base, maxScan = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
 local deadline = tostring(now + leaseMs) -- one conversion, not one per job
--- What every lease reads of a job; a job that ran before (its attempts
--- field is set) is also read its stream position and last coefficient.
-local fields = {'state', 'attempts', 'p', 'elig', 'mcoef'}
 local coefN = tonumber(coef)
 local jkp, uqp = prefix .. 'job:', prefix .. 'uq:' .. model .. '|' -- key prefixes, built once
 local function runs(f)
@@ -167,6 +164,9 @@ while nout < max and scanned < maxScan do
       -- The user's oldest job, if this worker may run it; else its oldest
       -- such job among the first 8, so a job sealed to other workers does
       -- not hold back the user's later jobs.
+      -- (What every lease reads of a job; a job that ran before, its
+      -- attempts field set, is also read its stream position and last
+      -- coefficient below.)
       id = call('LPOP', uq)
       if id then
         jk = jkp .. id
@@ -176,7 +176,7 @@ while nout < max and scanned < maxScan do
           id = nil
           for _, cand in ipairs(call('LRANGE', uq, 1, 7)) do
             jk = jkp .. cand
-            f = call('HMGET', jk, unpack(fields))
+            f = call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
             if f[1] ~= 'queued' or runs(f) then
               id = cand
               call('LREM', uq, 1, cand)
@@ -332,12 +332,10 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) (jobs []wire.LeasedJob, dr
 	jobs = make([]wire.LeasedJob, 0, len(v))
 	for i, raw := range v {
 		j := wire.LeasedJob{Model: model, Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1}
-		if _, short := raw.(string); short {
-			j.Lease += "f" // a job without a past: see leaseScript
-		}
 		var created int64
 		switch f := raw.(type) {
 		case string:
+			j.Lease += "f" // a job without a past: see leaseScript
 			if !shortLease(f, &j, &created) {
 				return nil, false, fmt.Errorf("lease %s: malformed script reply", model)
 			}
