@@ -299,8 +299,13 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "unknown job"})
 		return
 	}
-	if _, err := b.store.Get(r.Context(), id); errors.Is(err, ErrNotFound) {
+	done, err := b.store.Follow(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
 		writeErr(w, http.StatusNotFound, &wire.Error{Code: wire.CodeNotFound, Message: "unknown job"})
+		return
+	}
+	if err != nil {
+		b.internal(w, "follow", err)
 		return
 	}
 	after := r.URL.Query().Get("after")
@@ -313,6 +318,12 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if fl != nil {
 		fl.Flush()
+	}
+	if done != nil { // done without a stream: its done event is its only one
+		if after != done.ID {
+			writeEvent(w, done)
+		}
+		return
 	}
 	// A draining broker ends the stream at once (the follower resumes
 	// elsewhere), even while Redis blocks in XREAD.
@@ -337,10 +348,9 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		for _, e := range evs {
-			data, _ := jsonx.Marshal(e)
-			fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
-			after = e.ID
+		for i := range evs {
+			writeEvent(w, &evs[i])
+			after = evs[i].ID
 		}
 		if fl != nil && len(evs) > 0 {
 			fl.Flush()
@@ -351,4 +361,10 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// writeEvent writes one server-sent event (flushed by the caller).
+func writeEvent(w http.ResponseWriter, e *wire.Event) {
+	data, _ := jsonx.Marshal(e)
+	fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -73,4 +74,57 @@ func doneFields(e *wire.Event, v string) {
 	if v != "" {
 		e.Receipt = []byte(v)
 	}
+}
+
+// followScript registers a follower of a job's events: its fol flag makes
+// the completion write the job's done event (completeScript). For a job
+// already done without an event stream (nobody followed it while it ran
+// and it streamed nothing) it answers the done event's values instead.
+// KEYS[1] job  KEYS[2] events
+// returns 0 unknown job | 1 read the stream | {pt, ct, worker, receipt}
+var followScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'state', 'fol', 'pt', 'ct', 'worker', 'r')
+if not f[1] then return 0 end
+if f[1] == 'done' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+  return {f[3] or '0', f[4] or '0', f[5] or '', f[6] or ''}
+end
+if not f[2] and (f[1] == 'queued' or f[1] == 'leased' or f[1] == 'streaming') then
+  redis.call('HSET', KEYS[1], 'fol', '1')
+end
+return 1
+`)
+
+// DoneEventID is the event id of a done event answered from a job's
+// fields (Follow): the job has no other event.
+const DoneEventID = "0-1"
+
+// Follow prepares to read job id's events (ReadEvents): from now on its
+// done event goes to its stream. If the job is done and has no stream
+// (nobody followed it), Follow returns its done event, with id
+// DoneEventID, instead: the job has no other event.
+func (s *Store) Follow(ctx context.Context, id string) (*wire.Event, error) {
+	shard, err := wire.ParseJobID(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	v, err := followScript.Run(ctx, s.rdb, []string{jobKey(shard, id), eventsKey(shard, id)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w", id, err)
+	}
+	f, ok := v.([]any)
+	if !ok {
+		if atoi(v) == 0 {
+			return nil, ErrNotFound
+		}
+		return nil, nil
+	}
+	if len(f) != 4 {
+		return nil, fmt.Errorf("follow %s: malformed script reply", id)
+	}
+	e := &wire.Event{ID: DoneEventID, Type: wire.EventDone, PromptTokens: atoi(f[0]), CompletionTokens: atoi(f[1]), Worker: str(f[2])}
+	if r := str(f[3]); r != "" {
+		e.Receipt = []byte(r)
+	}
+	return e, nil
 }

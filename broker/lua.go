@@ -88,14 +88,20 @@ local function bill(prefix, id)
 end
 `
 
-// luaUnrun ends a job's claim on its user's concurrency slot (idempotent:
-// the job's 'run' flag is cleared). unrun(prefix, jk)
+// luaUnrun ends a held job's claim on its user's concurrency slot
+// (idempotent: the job's run flag is then 0). The claim is the run flag
+// when set, else its lease token's letter (g or s: see leaseScript; a
+// first lease writes no flag). unrun(prefix, jk)
 const luaUnrun = `
 local function unrun(prefix, jk)
-  if redis.call('HGET', jk, 'run') ~= '1' then return end
+  local f = redis.call('HMGET', jk, 'run', 'lease', 'model', 'user')
+  if f[1] ~= '1' then
+    if f[1] or not f[2] or string.byte(f[2], -2) ~= 46 then return end
+    local k = string.byte(f[2], -1)
+    if k ~= 103 and k ~= 115 then return end
+  end
   redis.call('HSET', jk, 'run', '0')
-  local f = redis.call('HMGET', jk, 'model', 'user')
-  local k = prefix .. 'urun:' .. f[1]
-  redis.call('HINCRBY', k, f[2], -1) -- a count at 0 is deleted by the purge pass
+  local k = prefix .. 'urun:' .. f[3]
+  redis.call('HINCRBY', k, f[4], -1) -- a count at 0 is deleted by the purge pass
 end
 `

@@ -114,12 +114,12 @@ func codeErr(v any) error {
 // A user already running max_user_jobs jobs of the model is skipped (0: no cap).
 // KEYS[1] shard prefix  KEYS[2] rotation  KEYS[3] leases  KEYS[4] depth
 // ARGV model worker now lease_ms max lease_base max_scan max_user_jobs coef
-// The n-th job leased (from 0) gets lease token lease_base.n (with an 'f'
-// after it for a job without a past: the short reply) and deadline now +
-// lease_ms: the caller knows both, so the reply leaves them out.
-// A job's max tokens, creation time and payload are one field, p = "max
-// created payload", written by the submit script; a job stored before
-// that (separate fields) is read them in a second HMGET.
+// Every job leased gets lease token lease_base.K (leaseToken; K says
+// whether the job has a past and whether it holds a user slot) and deadline
+// now + lease_ms: the caller knows both, so the reply leaves them out.
+// A job's flag, max tokens, creation time and payload are one field, p =
+// "Fmax created payload" (leasePartOf), written by the submit script; a
+// job stored before that (separate fields) is read them in a second HMGET.
 // returns a list with, for a first attempt with nothing streamed, one
 // string "id user " .. p (ids, users and numbers hold no space; the
 // payload is the rest: one reply item, not five, which is most of what
@@ -135,12 +135,21 @@ local cap, urun, coef = tonumber(ARGV[8]), prefix .. 'urun:' .. model, ARGV[9]
 local deadline = tostring(now + leaseMs) -- one conversion, not one per job
 local coefN = tonumber(coef)
 local jkp, uqp = prefix .. 'job:', prefix .. 'uq:' .. model .. '|' -- key prefixes, built once
-local function runs(f)
-  local e, mc = f[4], f[5]
-  if not e and not mc then return coefN <= 1000 end -- the usual job: no list, no cap above 1.0x
+-- A job's p starting with '-' has no eligible list and no coefficient
+-- cap (the usual job: nothing more to read); '+' (or a job stored before
+-- the flag, or before p) has its elig and mcoef fields read.
+local function runs(jk, f)
+  local p = f[3]
+  if p and string.byte(p, 1) == 45 then return coefN <= 1000 end
+  local o = call('HMGET', jk, 'elig', 'mcoef')
+  local e, mc = o[1], o[2]
   return coefN <= tonumber(mc or '1000') and
     (not e or e == '' or string.find(',' .. e .. ',', ',' .. worker .. ',', 1, true)) ~= nil
 end
+-- Lease tokens: base.K, K one letter: f (first attempt, no user slot), g
+-- (first attempt, a slot), r (a past, no slot), s (a past, a slot).
+local kFirst, kPast = '.f', '.r'
+if cap > 0 then kFirst, kPast = '.g', '.s' end
 local out, leased, nout = {}, {}, 0 -- nout: jobs in out (# costs a search per use)
 local scanned, taken, drained = 0, 0, false
 while nout < max and scanned < maxScan do
@@ -170,14 +179,14 @@ while nout < max and scanned < maxScan do
       id = call('LPOP', uq)
       if id then
         jk = jkp .. id
-        f = call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
-        if f[1] == 'queued' and not runs(f) then
+        f = call('HMGET', jk, 'state', 'attempts', 'p')
+        if f[1] == 'queued' and not runs(jk, f) then
           call('LPUSH', uq, id)
           id = nil
           for _, cand in ipairs(call('LRANGE', uq, 1, 7)) do
             jk = jkp .. cand
-            f = call('HMGET', jk, 'state', 'attempts', 'p', 'elig', 'mcoef')
-            if f[1] ~= 'queued' or runs(f) then
+            f = call('HMGET', jk, 'state', 'attempts', 'p')
+            if f[1] ~= 'queued' or runs(jk, f) then
               id = cand
               call('LREM', uq, 1, cand)
               break
@@ -205,29 +214,25 @@ while nout < max and scanned < maxScan do
           seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or '1000'
         end
         -- A job without a past (first attempt, nothing streamed) gets the
-        -- short reply and a lease token ending in 'f': its completion
-        -- need not read the segment and earlier tokens, which are 0 (and
-        -- missing: each a full scan of the hash to find out). A token
-        -- without it (a job with a past, or leased by a broker before
-        -- this) has them read.
+        -- short reply and a first-attempt token: its completion need not
+        -- read the segment and earlier tokens, which are 0 (and missing:
+        -- each a full scan of the hash to find out). A job with a past
+        -- has them read. The token also says whether the job holds a user
+        -- slot, which a first lease does not write in the job.
         local long = not (attempts == 1 and seg == '0' and nxt == '0' and tokens == '0')
         local tok
-        if long then tok = base .. '.' .. nout else tok = base .. '.' .. nout .. 'f' end
+        if long then tok = base .. kPast else tok = base .. kFirst end
         if cap > 0 then
           -- One write of the round's counts after it, not one per job.
           ninc = ninc + 2
           inc[ninc - 1] = user
-          inc[ninc] = tostring(tonumber(running[u] or '0') + 1)
+          inc[ninc] = string.format('%d', tonumber(running[u] or '0') + 1) -- (%d: tostring formats a float)
         end
         -- A first lease leaves out what is at its default: attempts (a
         -- job that is not queued and has none has had one) and a
         -- coefficient of 1000; the usual one builds no table.
         if not f[2] and coef == '1000' then
-          if cap > 0 then
-            call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok, 'run', '1')
-          else
-            call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok)
-          end
+          call('HSET', jk, 'state', 'leased', 'worker', worker, 'lease', tok)
         else
           local set = {'state', 'leased', 'worker', worker, 'lease', tok}
           if cap > 0 then set[7], set[8] = 'run', '1' end
@@ -305,13 +310,30 @@ type leaseParams struct {
 	model string
 	now   int64  // ms
 	until int64  // every job's lease deadline, ms
-	base  string // the n-th job's lease token is base.n
+	base  string // every job's lease token is base.K (leaseToken)
+	slot  bool   // the jobs hold user slots (a per-user cap is set)
+}
+
+// leaseToken is the token of a job leased with l: base.K, K one letter,
+// f (a first attempt), g (a first attempt holding a user slot), r (a job
+// with a past), s (a past and a slot). The completion script reads the
+// letter instead of the job's fields.
+func (l leaseParams) leaseToken(first bool) string {
+	switch {
+	case first && l.slot:
+		return l.base + ".g"
+	case first:
+		return l.base + ".f"
+	case l.slot:
+		return l.base + ".s"
+	}
+	return l.base + ".r"
 }
 
 // leaseCall builds a lease script call; leased decodes its reply.
 func (s *Store) leaseCall(model, worker string, max, coef int) (scriptCall, leaseParams) {
 	shard := wire.ShardOf(model)
-	l := leaseParams{model: model, now: s.now(), base: newLeaseBase()}
+	l := leaseParams{model: model, now: s.now(), base: newLeaseBase(), slot: s.cfg.MaxUserJobs > 0}
 	l.until = l.now + s.cfg.Lease.Milliseconds()
 	return scriptCall{script: leaseScript, once: true,
 		keys: []string{shardPrefix(shard), rotationKey(shard, model), leasesKey(shard), depthKey(shard, model)},
@@ -321,7 +343,7 @@ func (s *Store) leaseCall(model, worker string, max, coef int) (scriptCall, leas
 // leased decodes the reply of a lease call made with l; drained is the
 // script's "queue empty" mark.
 func (s *Store) leased(l leaseParams, cmd *redis.Cmd) (jobs []wire.LeasedJob, drained bool, err error) {
-	model, now, until, base := l.model, l.now, l.until, l.base
+	model, now, until := l.model, l.now, l.until
 	v, err := cmd.Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("lease %s: %w", model, err)
@@ -330,16 +352,17 @@ func (s *Store) leased(l leaseParams, cmd *redis.Cmd) (jobs []wire.LeasedJob, dr
 		v, drained = v[:n-1], true
 	}
 	jobs = make([]wire.LeasedJob, 0, len(v))
-	for i, raw := range v {
-		j := wire.LeasedJob{Model: model, Lease: base + "." + strconv.Itoa(i), LeaseUntil: until, Attempt: 1}
+	for _, raw := range v {
+		j := wire.LeasedJob{Model: model, LeaseUntil: until, Attempt: 1}
 		var created int64
 		switch f := raw.(type) {
-		case string:
-			j.Lease += "f" // a job without a past: see leaseScript
+		case string: // a job without a past: see leaseScript
+			j.Lease = l.leaseToken(true)
 			if !shortLease(f, &j, &created) {
 				return nil, false, fmt.Errorf("lease %s: malformed script reply", model)
 			}
 		case []any:
+			j.Lease = l.leaseToken(false)
 			if len(f) != 8 || !leasePart(str(f[2]), &j, &created) {
 				return nil, false, fmt.Errorf("lease %s: malformed script reply", model)
 			}
@@ -372,9 +395,12 @@ func shortLease(s string, j *wire.LeasedJob, created *int64) bool {
 	return leasePart(s, j, created)
 }
 
-// leasePart reads a job's p field, "max created payload", into j and
-// created.
+// leasePart reads a job's p field, "Fmax created payload" (leasePartOf;
+// a job stored before the flag F has none), into j and created.
 func leasePart(p string, j *wire.LeasedJob, created *int64) bool {
+	if p != "" && (p[0] == '-' || p[0] == '+') {
+		p = p[1:]
+	}
 	ms, p, ok1 := strings.Cut(p, " ")
 	cs, payload, ok2 := strings.Cut(p, " ")
 	max, err1 := strconv.Atoi(ms)
@@ -418,6 +444,12 @@ return {'', ''}
 // completeScript finishes jobs of one shard held by one worker: each
 // holder's segment ends and its job is done. On a cancelled job it records
 // the tokens used and answers "cancelled".
+// A job's done event goes to its event stream when the stream is there or
+// awaited: the job streamed (its state is streaming, or it has a past) or
+// has a follower (its fol flag, set by followScript). A job nobody
+// follows gets no stream (a key, an entry, its share of the AOF: an eighth
+// of a no-op job's Redis work): its receipt, if any, is kept in its r
+// field, and followScript answers a late follower from the job's fields.
 // KEYS[1] shard prefix  KEYS[2] leases (a job's keys are the prefix's
 // job:<id> and ev:<id>, in the same slot)
 // Done jobs are not given a TTL one by one: they go to the shard's done
@@ -437,7 +469,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + 5 * i
   local id, lease, pt, ct, rcpt = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local jk = jkp .. id
-  local f = call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'run', 'model', 'user')
+  local f = call('HMGET', jk, 'state', 'worker', 'lease', 'rsv', 'fol', 'model', 'user')
   local bad = nil
   if not ((f[1] == 'leased' or f[1] == 'streaming') and f[2] == worker and f[3] == lease) then
     bad = held(f, worker, lease) -- (the check above is held's, inline for the usual case)
@@ -451,21 +483,37 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     if bad[1] == 'conflict' and f[1] == 'done' and f[3] == lease then bad = {'dup', ''} end
     if bad[1] ~= 'dup' then out[#out + 1] = {i, bad[1], bad[2]} end
   else
+    -- The lease token's last letter (leaseScript): f or g, a first
+    -- attempt; g or s, the job holds a user slot. A token of a broker
+    -- before these letters ends in a digit (a job with a past) or in 'f'
+    -- after a digit (a first attempt); its job's run flag says whether it
+    -- holds a slot.
+    local k = string.byte(lease, -1)
+    local first = k == 102 or k == 103
+    local slot = k == 103 or k == 115
+    if (k >= 48 and k <= 57) or (k == 102 and string.byte(lease, -2) ~= 46) then
+      slot = call('HGET', jk, 'run') == '1'
+    end
     -- The answer's completion tokens: those streamed by earlier segments
-    -- plus this segment's count. A job without a past has neither (its
-    -- lease token ends in 'f', byte 102).
+    -- plus this segment's count. A job without a past has neither.
     local seg, total = '0', ct -- (numbers are passed to redis.call as strings: no conversion)
-    if string.byte(lease, -1) ~= 102 then
+    if not first then
       local r = call('HMGET', jk, 'seg', 'ltok')
       seg = r[1] or '0'
       if r[2] and r[2] ~= '0' then total = tostring(tonumber(r[2]) + tonumber(ct)) end
     end
-    local signed = '0'
-    if rcpt ~= '' then signed = '1' end
-    -- (a done job's 'run' flag is not read again: left as it is)
-    call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', signed)
+    local event = f[1] == 'streaming' or not first or f[5]
+    -- (a done job's run flag is not read again: left as it is; rcpt is
+    -- set only for a signed answer, missing is unsigned)
+    if rcpt == '' then
+      call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total)
+    elseif event then
+      call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', '1')
+    else
+      call('HSET', jk, 'state', 'done', 'pt', pt, 'ct', total, 'rcpt', '1', 'r', rcpt)
+    end
     if f[4] and f[4] ~= '0' then call('RPUSH', prefix .. 'settle', id) end
-    if f[5] == '1' then -- the job held one of its user's slots
+    if slot then -- the job held one of its user's slots
       local m = slots[f[6]]
       if not m then
         m = {}
@@ -478,7 +526,9 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     -- One event ends the job and its last segment: its fields in one
     -- value, "pt ct segment worker receipt" (decodeEvent), which costs a
     -- third of the five fields it replaces.
-    call('XADD', evp .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
+    if event then
+      call('XADD', evp .. id, '*', 't', 'done', 'v', pt .. ' ' .. total .. ' ' .. seg .. ' ' .. worker .. ' ' .. rcpt)
+    end
     finished[2 * nended - 1] = now
     finished[2 * nended] = id
   end
@@ -491,7 +541,7 @@ for model, m in pairs(slots) do
   local cur, set = call('HMGET', k, unpack(users)), {}
   for i, user in ipairs(users) do
     set[#set + 1] = user
-    set[#set + 1] = tostring(tonumber(cur[i] or '0') - m[user])
+    set[#set + 1] = string.format('%d', tonumber(cur[i] or '0') - m[user]) -- (%d: tostring formats a float)
   end
   call('HSET', k, unpack(set))
 end

@@ -17,8 +17,8 @@ import (
 // KEYS[1] shard prefix (a job's keys and its model's and user's queue keys
 // are built from it, all in the shard's slot)
 // ARGV max_queue origin, then per job: id model user p eligible reserved max_coef
-// where p = "max_tokens created payload", stored as one field (only the
-// lease reads them, and returns them as they are).
+// where p = "Fmax_tokens created payload" (leasePartOf), stored as one
+// field (only the lease reads them, and returns them as they are).
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
@@ -169,10 +169,18 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 	return out
 }
 
-// leasePartOf is a job's p field, "max_tokens created payload": what a
-// lease returns of it (leasePart reads it back).
+// leasePartOf is a job's p field, "Fmax_tokens created payload": what a
+// lease returns of it (leasePart reads it back). F is '-' for a job any
+// worker at any coefficient may run (the lease reads nothing more), '+'
+// for one with an eligible list or a coefficient cap (its elig and mcoef
+// fields).
 func leasePartOf(r *wire.SubmitRequest, created int64) []byte {
 	b := make([]byte, 0, 32+len(r.Payload))
+	if len(r.Eligible) == 0 && maxCoef(r) == 1000 {
+		b = append(b, '-')
+	} else {
+		b = append(b, '+')
+	}
 	b = strconv.AppendInt(b, int64(r.MaxTokens), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, created, 10)

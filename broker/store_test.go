@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -414,8 +413,8 @@ func TestApplyReportsOutcomes(t *testing.T) {
 	}
 	base := jobs[0].Lease[:strings.LastIndex(jobs[0].Lease, ".")]
 	for i, j := range jobs {
-		// base.n, and 'f' for a job without a past (first attempt, nothing streamed).
-		if want := fmt.Sprintf("%s.%df", base, i); j.Lease != want || j.Attempt != 1 || j.LeaseUntil != s.now()+15000 {
+		// base.f: a job without a past (first attempt, nothing streamed), no user cap.
+		if want := base + ".f"; j.Lease != want || j.Attempt != 1 || j.LeaseUntil != s.now()+15000 {
 			t.Fatalf("job %d: lease %q until %d attempt %d; want lease %q until %d, attempt 1", i, j.Lease, j.LeaseUntil, j.Attempt, want, s.now()+15000)
 		}
 	}
