@@ -16,9 +16,12 @@ import (
 // broker ignores its own).
 // KEYS[1] shard prefix (a job's keys and its model's and user's queue keys
 // are built from it, all in the shard's slot)
-// ARGV max_queue origin, then per job: id model user p eligible reserved max_coef
+// ARGV max_queue origin, then per job: id model user p x
 // where p = "Fmax_tokens created payload" (leasePartOf), stored as one
-// field (only the lease reads them, and returns them as they are).
+// field (only the lease reads them, and returns them as they are), and x
+// the rest of the envelope (submitExtra): "" for a job with none of it,
+// "reserved" for one with only a reservation, else "reserved max_coef
+// eligible" (fewer arguments per job: each costs Redis ~1k instructions).
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
@@ -31,8 +34,8 @@ local prefix, maxq, origin = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 local out, woke, depth, added, added_models = {}, {}, {}, {}, {}
 local uqs = {} -- model -> user -> queue key: built once per call
 local jkp = prefix .. 'job:'
-for i = 0, (#ARGV - 2) / 7 - 1 do
-  local a = 2 + i * 7
+for i = 0, (#ARGV - 2) / 5 - 1 do
+  local a = 2 + i * 5
   local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
   local jk = jkp .. id
   if call('EXISTS', jk) == 1 then
@@ -49,14 +52,13 @@ for i = 0, (#ARGV - 2) / 7 - 1 do
       out[i+1] = '-1 ' .. depth[model]
     else
       depth[model], added[model] = depth[model] + 1, added[model] + 1
-      local elig, rsv, mcoef = ARGV[a+5], ARGV[a+6], ARGV[a+7]
-      if elig == '' and mcoef == '1000' then -- the usual job: no table to build
-        if rsv == '0' then
-          call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4])
-        else
-          call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', rsv)
-        end
+      local x = ARGV[a+5]
+      if x == '' then -- the usual jobs: no table to build
+        call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4])
+      elseif not string.find(x, ' ', 1, true) then -- a reservation only
+        call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', x)
       else
+        local rsv, mcoef, elig = string.match(x, '^(%d+) (%d+) ?(.*)$')
         local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
         if elig ~= '' then set[9], set[10] = 'elig', elig end
         if rsv ~= '0' then set[#set+1] = 'rsv' set[#set+1] = rsv end
@@ -74,7 +76,7 @@ for i = 0, (#ARGV - 2) / 7 - 1 do
         added_models[model] = true
       end
       woke[model] = true
-      out[i+1] = '1 ' .. (n - 1)
+      out[i+1] = string.format('1 %d', n - 1) -- (%d: a number concatenated is formatted as a float)
     end
   end
 end
@@ -128,7 +130,7 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 		for len(idx) > 0 {
 			part := idx[:min(len(idx), submitChunk)]
 			idx = idx[len(part):]
-			args := make([]any, 0, 2+7*len(part))
+			args := make([]any, 0, 2+5*len(part))
 			args = append(args, s.cfg.MaxQueue, s.origin)
 			for _, i := range part {
 				r := reqs[i]
@@ -136,7 +138,7 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 				if reserved != nil {
 					rsv = reserved[i]
 				}
-				args = append(args, r.ID, r.Model, r.User, leasePartOf(r, now), joinComma(r.Eligible), rsv, maxCoef(r))
+				args = append(args, r.ID, r.Model, r.User, leasePartOf(r, now), submitExtra(r, rsv))
 			}
 			calls = append(calls, scriptCall{script: submitScript, keys: []string{shardPrefix(shard)}, args: args})
 			members = append(members, part)
@@ -167,6 +169,19 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 		}
 	}
 	return out
+}
+
+// submitExtra is a job's envelope beyond p for the submit script: "" when
+// it has no reservation, eligible list or coefficient cap, "reserved" when
+// it has only a reservation, else "reserved max_coef eligible".
+func submitExtra(r *wire.SubmitRequest, reserved int64) string {
+	if len(r.Eligible) == 0 && maxCoef(r) == 1000 {
+		if reserved == 0 {
+			return ""
+		}
+		return strconv.FormatInt(reserved, 10)
+	}
+	return strconv.FormatInt(reserved, 10) + " " + strconv.Itoa(maxCoef(r)) + " " + joinComma(r.Eligible)
 }
 
 // leasePartOf is a job's p field, "Fmax_tokens created payload": what a
