@@ -112,3 +112,34 @@ func TestEventsAPIAnswersDoneJobWithoutStream(t *testing.T) {
 		t.Fatalf("resumed after the done event:\n%s", body)
 	}
 }
+
+// TestRequeuedDeadJobGetsItsDoneEvent: a dead job requeued by an operator
+// has an event stream (its dead event) and a past, even if it never
+// streamed: its next lease is not a first attempt's and its completion
+// writes the done event, receipt included, after the dead one; its user
+// slot is freed.
+func TestRequeuedDeadJobGetsItsDoneEvent(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t, StoreConfig{MaxAttempts: 1, MaxUserJobs: 2})
+	id := submitJob(t, s, "u1", 8)
+	j := leaseOne(t, s, "w1")
+	if out, err := s.Fail(ctx, "w1", id, j.Lease, "oom", true); err != nil || out != wire.StateDead {
+		t.Fatalf("fail: %s, %v; want dead", out, err)
+	}
+	must(t, s.RequeueDead(ctx, id))
+	j = leaseOne(t, s, "w2")
+	if !strings.HasSuffix(j.Lease, ".s") {
+		t.Fatalf("lease after the requeue %q; want a past's token with a slot (.s)", j.Lease)
+	}
+	must(t, s.Complete(ctx, "w2", &wire.Report{Job: id, Lease: j.Lease, CompletionTokens: 2, Receipt: []byte("sig")}))
+	evs, err := s.ReadEvents(ctx, id, "", 50*time.Millisecond)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
+	if last := evs[len(evs)-1]; last.Type != wire.EventDone || last.Worker != "w2" || string(last.Receipt) != "sig" {
+		t.Fatalf("events %+v; want the done event last, from w2, with its receipt", evs)
+	}
+	if n, _ := s.rdb.HGet(ctx, shardPrefix(wire.ShardOf(model))+"urun:"+model, "u1").Result(); n != "0" {
+		t.Fatalf("running count %q; want 0", n)
+	}
+}

@@ -213,20 +213,22 @@ while nout < max and scanned < maxScan do
           local r = call('HMGET', jk, 'seg', 'next', 'tokens', 'coef')
           seg, nxt, tokens, pcoef = r[1] or '0', r[2] or '0', r[3] or '0', r[4] or '1000'
         end
-        -- A job without a past (first attempt, nothing streamed) gets the
+        -- A job without a past (never leased: no attempts field) gets the
         -- short reply and a first-attempt token: its completion need not
         -- read the segment and earlier tokens, which are 0 (and missing:
-        -- each a full scan of the hash to find out). A job with a past
-        -- has them read. The token also says whether the job holds a user
-        -- slot, which a first lease does not write in the job.
-        local long = not (attempts == 1 and seg == '0' and nxt == '0' and tokens == '0')
+        -- each a full scan of the hash to find out). A job with a past (a
+        -- retry; a dead job requeued, attempts 0, whose event stream
+        -- exists) has them read and gets its done event. The token also
+        -- says whether the job holds a user slot, which the usual first
+        -- lease does not write in the job.
+        local long = f[2] ~= false
         local tok
         if long then tok = base .. kPast else tok = base .. kFirst end
         if cap > 0 then
           -- One write of the round's counts after it, not one per job.
           ninc = ninc + 2
           inc[ninc - 1] = user
-          inc[ninc] = string.format('%d', tonumber(running[u] or '0') + 1) -- (%d: tostring formats a float)
+          inc[ninc] = string.format('%d', tonumber(running[u] or '0') + 1) -- (%d: tostring goes through libc's float formatting, ~2k instructions)
         end
         -- A first lease leaves out what is at its default: attempts (a
         -- job that is not queued and has none has had one) and a
@@ -541,7 +543,7 @@ for model, m in pairs(slots) do
   local cur, set = call('HMGET', k, unpack(users)), {}
   for i, user in ipairs(users) do
     set[#set + 1] = user
-    set[#set + 1] = string.format('%d', tonumber(cur[i] or '0') - m[user]) -- (%d: tostring formats a float)
+    set[#set + 1] = string.format('%d', tonumber(cur[i] or '0') - m[user]) -- (%d: tostring goes through libc's float formatting, ~2k instructions)
   end
   call('HSET', k, unpack(set))
 end

@@ -58,7 +58,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
       elseif not string.find(x, ' ', 1, true) then -- a reservation only
         call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', x)
       else
-        local rsv, mcoef, elig = string.match(x, '^(%d+) (%d+) ?(.*)$')
+        local rsv, mcoef, elig = string.match(x, '^(-?%d+) (%d+) ?(.*)$')
         local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
         if elig ~= '' then set[9], set[10] = 'elig', elig end
         if rsv ~= '0' then set[#set+1] = 'rsv' set[#set+1] = rsv end
@@ -76,7 +76,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
         added_models[model] = true
       end
       woke[model] = true
-      out[i+1] = string.format('1 %d', n - 1) -- (%d: a number concatenated is formatted as a float)
+      out[i+1] = string.format('1 %d', n - 1) -- (%d: a number concatenated goes through libc's float formatting)
     end
   end
 end
