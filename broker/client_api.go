@@ -348,19 +348,37 @@ func (b *Broker) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
+		ended := false
 		for i := range evs {
-			writeEvent(w, &evs[i])
 			after = evs[i].ID
+			if b.superseded(ctx, id, evs, i) {
+				continue
+			}
+			writeEvent(w, &evs[i])
+			ended = ended || evs[i].Terminal()
 		}
 		if fl != nil && len(evs) > 0 {
 			fl.Flush()
 		}
-		for _, e := range evs {
-			if e.Terminal() {
-				return
-			}
+		if ended {
+			return
 		}
 	}
+}
+
+// superseded tells whether evs[i] is a dead event an operator's requeue
+// has overtaken (`cocoon admin requeue`): events follow it, or the job is
+// no longer dead. A follower is not sent it: it would end its stream while
+// the job goes on.
+func (b *Broker) superseded(ctx context.Context, id string, evs []wire.Event, i int) bool {
+	if evs[i].Type != wire.EventDead {
+		return false
+	}
+	if i < len(evs)-1 {
+		return true
+	}
+	st, err := b.store.Get(ctx, id)
+	return err == nil && st.State != wire.StateDead
 }
 
 // writeEvent writes one server-sent event (flushed by the caller).

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -141,5 +142,58 @@ func TestRequeuedDeadJobGetsItsDoneEvent(t *testing.T) {
 	}
 	if n, _ := s.rdb.HGet(ctx, shardPrefix(wire.ShardOf(model))+"urun:"+model, "u1").Result(); n != "0" {
 		t.Fatalf("running count %q; want 0", n)
+	}
+}
+
+// TestFollowerSkipsOvertakenDeadEvent: a follower of a dead job an
+// operator requeued is not sent its dead event (it would end the stream
+// while the job goes on) but follows the job to its done event, whether
+// it comes before the job is leased again or after it is done.
+func TestFollowerSkipsOvertakenDeadEvent(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	br, err := New(Config{Redis: r.Client(), Token: "t", AllowInsecure: true, Logger: quietLogger(),
+		Store: StoreConfig{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(br.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	s := br.Store()
+	id := submitJob(t, s, "u1", 8)
+	j := leaseOne(t, s, "w1")
+	if out, err := s.Fail(ctx, "w1", id, j.Lease, "oom", true); err != nil || out != wire.StateDead {
+		t.Fatalf("fail: %s, %v", out, err)
+	}
+	must(t, s.RequeueDead(ctx, id))
+	follow := func() <-chan string {
+		got := make(chan string, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/jobs/"+id+"/events", nil)
+			req.Header.Set("Authorization", "Bearer t")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			got <- string(b)
+		}()
+		return got
+	}
+	early := follow()
+	time.Sleep(100 * time.Millisecond) // it reads the dead event, then waits
+	j = leaseOne(t, s, "w2")
+	must(t, s.Complete(ctx, "w2", &wire.Report{Job: id, Lease: j.Lease, CompletionTokens: 1}))
+	for name, ch := range map[string]<-chan string{"early": early, "late": follow()} {
+		select {
+		case body := <-ch:
+			if strings.Contains(body, "event: dead") || !strings.Contains(body, "event: done") {
+				t.Errorf("%s follower got:\n%s", name, body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s follower did not end", name)
+		}
 	}
 }
