@@ -102,11 +102,22 @@ const DoneEventID = "0-1"
 // Follow prepares to read job id's events (ReadEvents): from now on its
 // done event goes to its stream. If the job is done and has no stream
 // (nobody followed it), Follow returns its done event, with id
-// DoneEventID, instead: the job has no other event.
+// DoneEventID, instead: the job has no other event. A job submitted with
+// Follow (or followed before) costs one read; another runs followScript.
 func (s *Store) Follow(ctx context.Context, id string) (*wire.Event, error) {
 	shard, err := wire.ParseJobID(id)
 	if err != nil {
 		return nil, ErrNotFound
+	}
+	h, err := s.rdb.HMGet(ctx, jobKey(shard, id), "state", "fol").Result()
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w", id, err)
+	}
+	if h[0] == nil {
+		return nil, ErrNotFound
+	}
+	if str(h[1]) == "1" {
+		return nil, nil
 	}
 	v, err := followScript.Run(ctx, s.rdb, []string{jobKey(shard, id), eventsKey(shard, id)}).Result()
 	if err != nil {

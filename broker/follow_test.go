@@ -63,6 +63,18 @@ func TestDoneEventOnlyForFollowers(t *testing.T) {
 		t.Fatalf("follow a done job with a stream: %+v, %v; want nil, nil (read the stream)", e, err)
 	}
 
+	// Submitted with Follow: the done event is in the stream, and Follow
+	// costs one read.
+	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "u2", MaxTokens: 8, Payload: []byte(`{}`), Follow: true}
+	if _, err := s.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	dj := leaseOne(t, s, "w1")
+	complete(dj, "sig-d")
+	if evs, _ := s.ReadEvents(ctx, req.ID, "", 50*time.Millisecond); len(evs) != 1 || evs[0].Type != wire.EventDone || string(evs[0].Receipt) != "sig-d" {
+		t.Fatalf("events of a job submitted with Follow %+v; want its done event", evs)
+	}
+
 	// Unfollowed but streamed: chunk and done in the stream.
 	submitJob(t, s, "u1", 8)
 	c := leaseOne(t, s, "w1")

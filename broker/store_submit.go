@@ -21,7 +21,8 @@ import (
 // field (only the lease reads them, and returns them as they are), and x
 // the rest of the envelope (submitExtra): "" for a job with none of it,
 // "reserved" for one with only a reservation, else "reserved max_coef
-// eligible" (fewer arguments per job: each costs Redis ~1k instructions).
+// follow eligible", follow 0 or 1 (fewer arguments per job: each costs
+// Redis ~1k instructions).
 // Fields at their defaults are not stored: counters that start at zero
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
@@ -58,9 +59,10 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
       elseif not string.find(x, ' ', 1, true) then -- a reservation only
         call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4], 'rsv', x)
       else
-        local rsv, mcoef, elig = string.match(x, '^(-?%d+) (%d+) ?(.*)$')
+        local rsv, mcoef, fol, elig = string.match(x, '^(-?%d+) (%d+) ([01]) ?(.*)$')
         local set = {'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4]}
         if elig ~= '' then set[9], set[10] = 'elig', elig end
+        if fol == '1' then set[#set+1] = 'fol' set[#set+1] = '1' end
         if rsv ~= '0' then set[#set+1] = 'rsv' set[#set+1] = rsv end
         if mcoef ~= '1000' then set[#set+1] = 'mcoef' set[#set+1] = mcoef end
         call('HSET', jk, unpack(set))
@@ -172,16 +174,21 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 }
 
 // submitExtra is a job's envelope beyond p for the submit script: "" when
-// it has no reservation, eligible list or coefficient cap, "reserved" when
-// it has only a reservation, else "reserved max_coef eligible".
+// it has no reservation, eligible list or coefficient cap and is not
+// followed, "reserved" when it has only a reservation, else "reserved
+// max_coef follow eligible" (follow 1: the job's fol flag is set at once).
 func submitExtra(r *wire.SubmitRequest, reserved int64) string {
-	if len(r.Eligible) == 0 && maxCoef(r) == 1000 {
+	if len(r.Eligible) == 0 && maxCoef(r) == 1000 && !r.Follow {
 		if reserved == 0 {
 			return ""
 		}
 		return strconv.FormatInt(reserved, 10)
 	}
-	return strconv.FormatInt(reserved, 10) + " " + strconv.Itoa(maxCoef(r)) + " " + joinComma(r.Eligible)
+	fol := " 0 "
+	if r.Follow {
+		fol = " 1 "
+	}
+	return strconv.FormatInt(reserved, 10) + " " + strconv.Itoa(maxCoef(r)) + fol + joinComma(r.Eligible)
 }
 
 // leasePartOf is a job's p field, "Fmax_tokens created payload": what a

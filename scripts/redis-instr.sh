@@ -7,7 +7,8 @@
 # 5000) with redis-server under callgrind; the bench's -phase-hook zeroes
 # the count when a phase starts and dumps it when it ends. Then the job
 # store's stages on their own (TestRedisStages): submit, and a worker's
-# completion + lease cycle. Kernel time
+# completion + lease cycle, for jobs nobody follows, then for jobs
+# submitted with follow and followed (the bot's path). Kernel time
 # (socket reads and writes) is not counted: it is what a machine's system
 # calls cost, which is where asynq's extra round trips go. Under callgrind
 # Redis runs ~40x slower, so the jobs/s mean nothing in themselves; their

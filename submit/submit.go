@@ -139,6 +139,7 @@ func (s *Submitter) Run(ctx context.Context, req *Request, onDelta func(string))
 		if err != nil {
 			return nil, err
 		}
+		sr.Follow = true // Run follows the job: its done event goes to its stream
 		submitted := time.Now()
 		ack, err := s.submitWithRetry(ctx, sr)
 		var we *wire.Error

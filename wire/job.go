@@ -27,6 +27,12 @@ type SubmitRequest struct {
 	Eligible    []string `json:"eligible,omitempty"` // worker ids allowed to run it; empty = any
 	MaxCoef     int      `json:"max_coef,omitempty"` // most price coefficient the user accepts (1000 = 1.0×; 0 = 1000)
 	Payload     []byte   `json:"payload"`            // opaque to the broker
+	// Follow says the submitter will read the job's events: its done event
+	// is kept in its event stream from the start. Without it, the done
+	// event of a job nobody followed while it ran (and that streamed
+	// nothing) is answered from the job's fields instead, at the cost of
+	// one more Redis script when a follower comes.
+	Follow bool `json:"follow,omitempty"`
 }
 
 // SubmitResponse acknowledges a stored job. Once it is returned the job is
