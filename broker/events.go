@@ -103,7 +103,8 @@ const DoneEventID = "0-1"
 // done event goes to its stream. If the job is done and has no stream
 // (nobody followed it), Follow returns its done event, with id
 // DoneEventID, instead: the job has no other event. A job submitted with
-// Follow (or followed before) costs one read; another runs followScript.
+// Follow (or followed before) costs one read; another costs that read and
+// followScript.
 func (s *Store) Follow(ctx context.Context, id string) (*wire.Event, error) {
 	shard, err := wire.ParseJobID(id)
 	if err != nil {

@@ -2,7 +2,7 @@
 // submitter (the bot, `cocoon ask`, the gateway).
 //
 //	c := client.New("http://127.0.0.1:7700", token)
-//	id, err := c.Submit(ctx, &wire.SubmitRequest{Model: "tiny:latest", ...})
+//	id, err := c.Submit(ctx, &wire.SubmitRequest{Model: "tiny:latest", Follow: true, ...})
 //	err = c.Follow(ctx, id, func(e wire.Event) error { ...; return nil })
 package client
 

@@ -136,6 +136,7 @@ func FuzzDecodeStrict(f *testing.F) {
 		`{"max":10,"wait_ms":20000,"reports":[{"kind":"complete","job":"j","lease":"l.0","receipt":"c2ln"}]}`,
 		`{"jobs":[{"MODEL":"m","payload":null}]}`, `{"jobs":[{"model":"\ud800x"}]}`, `{"max":1e3}`, `{"max":-0}`,
 		`{"jobs":[]} x`, `{"jobs":[{"payload":"AA"}]}`, `{"jobs":[{"model":"a","model":"b"}]}`, "{\"jobs\":[{\"user\":\"\xff\"}]}",
+		`{"jobs":[{"model":"m","follow":true}]}`, `{"jobs":[{"model":"m","follow":1}]}`, `{"jobs":[{"follow":null}]}`,
 	} {
 		f.Add([]byte(s))
 	}
