@@ -100,6 +100,12 @@ func (b *submitBatcher) post(batch []*pendingSubmit) {
 	}
 	var out wire.SubmitBatchResponse
 	err := b.c.do(ctx, http.MethodPost, "/v1/jobs/batch", &in, &out)
+	if err != nil && b.c.followRefused(err) {
+		for i := range in.Jobs {
+			in.Jobs[i].Follow = false
+		}
+		err = b.c.do(ctx, http.MethodPost, "/v1/jobs/batch", &in, &out)
+	}
 	var we *wire.Error
 	if errors.As(err, &we) && (we.Status == http.StatusNotFound || we.Status == http.StatusMethodNotAllowed) && we.Code == wire.CodeUnavailable {
 		// A broker from before batches: fall back to single submits.

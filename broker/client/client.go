@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoon-network/cocoon/internal/jsonx"
@@ -26,10 +27,11 @@ import (
 
 // Client talks to one broker. It is safe for concurrent use.
 type Client struct {
-	base  string
-	token string
-	hc    *http.Client
-	batch *submitBatcher // nil: one request per Submit
+	base     string
+	token    string
+	hc       *http.Client
+	batch    *submitBatcher // nil: one request per Submit
+	noFollow atomic.Bool    // the broker is from before SubmitRequest.Follow
 }
 
 // Option configures a Client.
@@ -112,6 +114,11 @@ func (c *Client) Submit(ctx context.Context, req *wire.SubmitRequest) (*wire.Sub
 	if req.ID == "" {
 		req.ID = wire.NewJobID(req.Model)
 	}
+	if req.Follow && c.noFollow.Load() {
+		r := *req
+		r.Follow = false
+		req = &r
+	}
 	if c.batch != nil && len(req.Payload) <= maxBatchPayload/2 {
 		return c.batch.submit(ctx, req)
 	}
@@ -121,9 +128,28 @@ func (c *Client) Submit(ctx context.Context, req *wire.SubmitRequest) (*wire.Sub
 func (c *Client) submitOne(ctx context.Context, req *wire.SubmitRequest) (*wire.SubmitResponse, error) {
 	var out wire.SubmitResponse
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &out); err != nil {
+		if req.Follow && c.followRefused(err) {
+			r := *req
+			r.Follow = false
+			return c.submitOne(ctx, &r)
+		}
 		return nil, err
 	}
 	return &out, nil
+}
+
+// followRefused tells whether err is a broker from before
+// SubmitRequest.Follow refusing the field (its client API takes no unknown
+// fields), and if so remembers it: the request goes again without it, and
+// later ones leave it out, so submitters may be upgraded before brokers.
+// Such a broker writes every done event to the job's stream anyway.
+func (c *Client) followRefused(err error) bool {
+	var we *wire.Error
+	if errors.As(err, &we) && we.Status == http.StatusBadRequest && we.Field == "follow" && we.Message == "unknown field" {
+		c.noFollow.Store(true)
+		return true
+	}
+	return false
 }
 
 // Status returns a job's state.
