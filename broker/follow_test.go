@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
@@ -93,11 +92,7 @@ func TestDoneEventOnlyForFollowers(t *testing.T) {
 // job done with no stream sends its done event, with the receipt, and
 // ends; resumed after that event's id it sends nothing more.
 func TestEventsAPIAnswersDoneJobWithoutStream(t *testing.T) {
-	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	br, err := New(Config{Redis: r.Client(), Token: "t", AllowInsecure: true, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	br, _, _ := submitBroker(t, Config{})
 	ctx := context.Background()
 	s := br.Store()
 	id := submitJob(t, s, "u1", 8)
@@ -162,14 +157,7 @@ func TestRequeuedDeadJobGetsItsDoneEvent(t *testing.T) {
 // while the job goes on) but follows the job to its done event, whether
 // it comes before the job is leased again or after it is done.
 func TestFollowerSkipsOvertakenDeadEvent(t *testing.T) {
-	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	br, err := New(Config{Redis: r.Client(), Token: "t", AllowInsecure: true, Logger: quietLogger(),
-		Store: StoreConfig{MaxAttempts: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(br.Handler())
-	defer srv.Close()
+	br, srv, _ := submitBroker(t, Config{Store: StoreConfig{MaxAttempts: 1}})
 	ctx := context.Background()
 	s := br.Store()
 	id := submitJob(t, s, "u1", 8)

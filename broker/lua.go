@@ -88,17 +88,29 @@ local function bill(prefix, id)
 end
 `
 
+// luaToken reads a lease token base.K (leaseScript): tokenKind(tok)
+// returns whether it is a first attempt's (K f or g) and whether its job
+// holds a user slot (g or s). A token of a broker before the letters
+// (base.n, or base.nf for a first attempt) says nothing of the slot: nil.
+const luaToken = `
+local function tokenKind(tok)
+  local k = string.byte(tok, -1)
+  if string.byte(tok, -2) == 46 and k >= 102 then return k <= 103, k == 103 or k == 115 end
+  return k == 102, nil
+end
+`
+
 // luaUnrun ends a held job's claim on its user's concurrency slot
 // (idempotent: the job's run flag is then 0). The claim is the run flag
-// when set, else its lease token's letter (g or s: see leaseScript; a
-// first lease writes no flag). unrun(prefix, jk)
-const luaUnrun = `
+// when set, else its lease token's letter (tokenKind; a first lease writes
+// no flag). unrun(prefix, jk)
+const luaUnrun = luaToken + `
 local function unrun(prefix, jk)
   local f = redis.call('HMGET', jk, 'run', 'lease', 'model', 'user')
   if f[1] ~= '1' then
-    if f[1] or not f[2] or string.byte(f[2], -2) ~= 46 then return end
-    local k = string.byte(f[2], -1)
-    if k ~= 103 and k ~= 115 then return end
+    if f[1] or not f[2] then return end
+    local _, slot = tokenKind(f[2])
+    if not slot then return end
   end
   redis.call('HSET', jk, 'run', '0')
   local k = prefix .. 'urun:' .. f[3]

@@ -461,7 +461,7 @@ return {'', ''}
 // ARGV worker now_ms, then per job: id lease prompt_tokens completion_tokens receipt
 // returns {index, code, message} for each job (index from 0) not completed
 // now or before: most calls return an empty list
-var completeScript = redis.NewScript(luaHolder + `
+var completeScript = redis.NewScript(luaHolder + luaToken + `
 local call = redis.call -- a local: no global lookup per call
 local prefix, leases, worker, now = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out, ended, finished, slots = {}, {}, {}, {} -- slots: model -> user -> jobs ended
@@ -485,17 +485,10 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
     if bad[1] == 'conflict' and f[1] == 'done' and f[3] == lease then bad = {'dup', ''} end
     if bad[1] ~= 'dup' then out[#out + 1] = {i, bad[1], bad[2]} end
   else
-    -- The lease token's last letter (leaseScript): f or g, a first
-    -- attempt; g or s, the job holds a user slot. A token of a broker
-    -- before these letters ends in a digit (a job with a past) or in 'f'
-    -- after a digit (a first attempt); its job's run flag says whether it
-    -- holds a slot.
-    local k = string.byte(lease, -1)
-    local first = k == 102 or k == 103
-    local slot = k == 103 or k == 115
-    if (k >= 48 and k <= 57) or (k == 102 and string.byte(lease, -2) ~= 46) then
-      slot = call('HGET', jk, 'run') == '1'
-    end
+    -- What the lease token says; an older broker's says nothing of the
+    -- slot: the job's run flag does.
+    local first, slot = tokenKind(lease)
+    if slot == nil then slot = call('HGET', jk, 'run') == '1' end
     -- The answer's completion tokens: those streamed by earlier segments
     -- plus this segment's count. A job without a past has neither.
     local seg, total = '0', ct -- (numbers are passed to redis.call as strings: no conversion)

@@ -178,7 +178,7 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 // followed, "reserved" when it has only a reservation, else "reserved
 // max_coef follow eligible" (follow 1: the job's fol flag is set at once).
 func submitExtra(r *wire.SubmitRequest, reserved int64) string {
-	if len(r.Eligible) == 0 && maxCoef(r) == 1000 && !r.Follow {
+	if unconstrained(r) && !r.Follow {
 		if reserved == 0 {
 			return ""
 		}
@@ -191,6 +191,10 @@ func submitExtra(r *wire.SubmitRequest, reserved int64) string {
 	return strconv.FormatInt(reserved, 10) + " " + strconv.Itoa(maxCoef(r)) + fol + joinComma(r.Eligible)
 }
 
+// unconstrained tells whether any worker at any price coefficient up to
+// 1.0x may run the job: no eligible list, no coefficient cap.
+func unconstrained(r *wire.SubmitRequest) bool { return len(r.Eligible) == 0 && maxCoef(r) == 1000 }
+
 // leasePartOf is a job's p field, "Fmax_tokens created payload": what a
 // lease returns of it (leasePart reads it back). F is '-' for a job any
 // worker at any coefficient may run (the lease reads nothing more), '+'
@@ -198,7 +202,7 @@ func submitExtra(r *wire.SubmitRequest, reserved int64) string {
 // fields).
 func leasePartOf(r *wire.SubmitRequest, created int64) []byte {
 	b := make([]byte, 0, 32+len(r.Payload))
-	if len(r.Eligible) == 0 && maxCoef(r) == 1000 {
+	if unconstrained(r) {
 		b = append(b, '-')
 	} else {
 		b = append(b, '+')

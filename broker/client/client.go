@@ -115,9 +115,7 @@ func (c *Client) Submit(ctx context.Context, req *wire.SubmitRequest) (*wire.Sub
 		req.ID = wire.NewJobID(req.Model)
 	}
 	if req.Follow && c.noFollow.Load() {
-		r := *req
-		r.Follow = false
-		req = &r
+		req = withoutFollow(req)
 	}
 	if c.batch != nil && len(req.Payload) <= maxBatchPayload/2 {
 		return c.batch.submit(ctx, req)
@@ -129,13 +127,19 @@ func (c *Client) submitOne(ctx context.Context, req *wire.SubmitRequest) (*wire.
 	var out wire.SubmitResponse
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &out); err != nil {
 		if req.Follow && c.followRefused(err) {
-			r := *req
-			r.Follow = false
-			return c.submitOne(ctx, &r)
+			return c.submitOne(ctx, withoutFollow(req))
 		}
 		return nil, err
 	}
 	return &out, nil
+}
+
+// withoutFollow is a copy of req with Follow unset (the caller's request
+// stays as it was).
+func withoutFollow(req *wire.SubmitRequest) *wire.SubmitRequest {
+	r := *req
+	r.Follow = false
+	return &r
 }
 
 // followRefused tells whether err is a broker from before
