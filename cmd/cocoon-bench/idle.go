@@ -170,6 +170,7 @@ func cpuTime() time.Duration {
 // redisUsage is a snapshot of Redis's CPU and per-command counters.
 type redisUsage struct {
 	cpu      float64               // used_cpu_user + used_cpu_sys, seconds
+	sys      float64               // used_cpu_sys alone: the kernel's share (system calls)
 	childCPU float64               // the same for its forks (AOF rewrites)
 	aofSize  float64               // aof_current_size, bytes
 	rewrites float64               // aof_rewrites so far
@@ -195,6 +196,9 @@ func parseUsage(info string) redisUsage {
 				f, _ := strconv.ParseFloat(v, 64)
 				*dst += f
 			}
+		}
+		if v, ok := strings.CutPrefix(line, "used_cpu_sys:"); ok {
+			u.sys, _ = strconv.ParseFloat(v, 64)
 		}
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
 			name, fields, _ := strings.Cut(rest, ":")
@@ -232,7 +236,12 @@ func (u redisUsage) since(u0 redisUsage, jobs int) string {
 		// A rewrite shrinks the file: the growth no longer tells the bytes written.
 		aof = fmt.Sprintf("%.0f AOF rewrites, their forks busy %.0f%% of a core", n, 100*(u.childCPU-u0.childCPU)/secs)
 	}
-	return fmt.Sprintf("redis busy %.0f%% of a core, %s; %s", 100*(u.cpu-u0.cpu)/secs, aof, strings.Join(parts, ", "))
+	// CPU per job split into user and kernel time: callgrind (make
+	// bench-instr) counts only the first, a command's system calls are the
+	// second.
+	cpu, sys := u.cpu-u0.cpu, u.sys-u0.sys
+	return fmt.Sprintf("redis busy %.0f%% of a core, %.1fµs/job (user %.1f, sys %.1f), %s; %s", 100*cpu/secs,
+		1e6*cpu/float64(jobs), 1e6*(cpu-sys)/float64(jobs), 1e6*sys/float64(jobs), aof, strings.Join(parts, ", "))
 }
 
 // redisPersistence describes Redis's disk events so far (AOF rewrites and
