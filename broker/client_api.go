@@ -176,6 +176,9 @@ func (b *Broker) submitOpen(w http.ResponseWriter) bool {
 // valid ones are stored together (Store.SubmitMany), and one waiting
 // long-poll is woken per job stored.
 func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []wire.SubmitResult {
+	// Once money is reserved, a client that hangs up must not cut the
+	// store short: its job would be queued or not, and the broker unsure.
+	ctx = context.WithoutCancel(ctx)
 	out := make([]wire.SubmitResult, len(reqs))
 	fail := func(i int, e *wire.Error) { out[i] = wire.SubmitResult{Error: e, Status: e.Status} }
 	ok := make([]*wire.SubmitRequest, 0, len(reqs))
@@ -201,8 +204,15 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	maybe := map[string]bool{} // models of jobs whose store failed: perhaps after the script ran
 	for k, o := range b.store.SubmitMany(ctx, ok, reserved) {
 		req, i := ok[k], at[k]
-		if o.Err != nil && reserved[k] > 0 {
-			b.release(context.WithoutCancel(ctx), req.User, req.ID)
+		switch {
+		case reserved[k] == 0:
+		case errors.Is(o.Err, ErrBusy): // not queued: the retry with this id reserves again
+			if err := b.unreserve(ctx, req.User, req.ID); err != nil {
+				b.log.Warn("unreserve a refused job; resolved later", "job", req.ID, "err", err)
+				b.unsure.add(req.User, req.ID, b.cfg.Store.Clock.Now())
+			}
+		case o.Err != nil: // perhaps queued: the reservation is kept until the store can tell
+			b.unsure.add(req.User, req.ID, b.cfg.Store.Clock.Now())
 		}
 		switch {
 		case errors.Is(o.Err, ErrBusy):

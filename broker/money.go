@@ -57,6 +57,9 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, *
 				Message: fmt.Sprintf("balance %s TON does not cover this request (up to %s TON); top up first",
 					ledger.FormatTON(ie.Balance), ledger.FormatTON(ie.Needed))}
 		}
+		// The reservation may have been made (a lost reply): the resolver
+		// undoes it unless the job gets queued (a retry with this id).
+		b.unsure.add(req.User, req.ID, b.cfg.Store.Clock.Now())
 		return 0, b.moneyErr("reserve", err)
 	}
 	return amount, nil
@@ -75,21 +78,6 @@ func (b *Broker) payer(ctx context.Context, user string) (string, error) {
 		return user, nil
 	}
 	return b.cfg.Payer(ctx, user)
-}
-
-// release returns a job's reservation (submit failed after reserving).
-func (b *Broker) release(ctx context.Context, user, id string) {
-	if b.cfg.Money == nil {
-		return
-	}
-	payer, err := b.payer(ctx, user)
-	if err != nil {
-		b.log.Error("ledger release", "job", id, "err", err)
-		return
-	}
-	if _, err := b.cfg.Money.Ledger.Release(ctx, payer, id); err != nil && !errors.Is(err, ledger.ErrJobClosed) {
-		b.log.Error("ledger release", "job", id, "err", err)
-	}
 }
 
 // handleBalance answers a user's balance (GET /v1/users/{user}/balance).

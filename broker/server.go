@@ -33,7 +33,9 @@ type Broker struct {
 	draining atomic.Bool
 	drainCh  chan struct{}
 	polls    sync.WaitGroup
-	passes   int // recoverer passes (the recoverer's goroutine only)
+	unsure   unsureJobs     // reservations of jobs whose store failed ambiguously
+	resolved sync.WaitGroup // the unsure resolver, whose last pass Serve waits for
+	passes   int            // recoverer passes (the recoverer's goroutine only)
 }
 
 // New validates cfg and returns a Broker.
@@ -128,6 +130,8 @@ func (b *Broker) Start(ctx context.Context) {
 	go b.listen(ctx)
 	go b.settler(ctx)
 	go b.resealer(ctx)
+	b.resolved.Add(1)
+	go func() { defer b.resolved.Done(); b.resolveUnsure(ctx) }()
 	if m := b.cfg.Money; m != nil {
 		agg := m.Ledger.NewAggregator(ledger.AggregatorConfig{Logger: b.log})
 		agg.Start(ctx)
@@ -190,6 +194,8 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	b.polls.Wait()
+	stop() // background loops end; the resolver makes its last pass
+	b.resolved.Wait()
 	b.log.Info("broker stopped")
 	return err
 }

@@ -92,6 +92,13 @@ func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 		cost = s.Charge
 		_, err = m.Ledger.Settle(ctx, s)
 	}
+	if cost > 0 && (errors.Is(err, ledger.ErrNoReservation) || errors.Is(err, ledger.ErrJobClosed)) {
+		// Its reservation is gone: undone as never queued (a submit the
+		// job store did not answer, resolved just before a retry stored
+		// it) or released. The job's cost says what was charged: nothing.
+		b.log.Warn("job ended without a reservation: not charged", "job", id, "user", user, "cost", cost)
+		cost = 0
+	}
 	if err != nil && !errors.Is(err, ledger.ErrJobClosed) && !errors.Is(err, ledger.ErrNoReservation) {
 		return err
 	}

@@ -31,6 +31,8 @@
 //	if _, err := l.Reserve(ctx, user, jobID, amount); errors.Is(err, ledger.ErrInsufficientBalance) {
 //		// tell the user to /topup before queuing the job
 //	}
+//	// the queue refused the job: l.Unreserve(ctx, user, jobID) (a retry
+//	// with the same id reserves again)
 //	// ... the job runs; a worker dies, another finishes ...
 //	s, err := ledger.NewSettlement(user, jobID, model, price, commissionBP, []ledger.SegmentUsage{
 //		{WorkerID: "w1", CompletionTokens: 40, Coef: 1000, Signed: false}, // died: share to operator

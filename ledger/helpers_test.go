@@ -193,6 +193,7 @@ var suite = []struct {
 }{
 	{"Credit", testCredit},
 	{"ReserveSettleRelease", testReserveSettleRelease},
+	{"Unreserve", testUnreserve},
 	{"InvalidInput", testInvalidInput},
 	{"Idempotency", testIdempotency},
 	{"ConcurrentReserve", testConcurrentReserve},

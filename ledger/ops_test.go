@@ -252,3 +252,49 @@ func testCheckCatchesTampering(t *testing.T, e *env) {
 		t.Fatalf("RunCheck after repair: %v\n%s", err, out.String())
 	}
 }
+
+// testUnreserve: a reservation whose job was never queued is undone and the
+// same job id reserves again (a submitter's retry is charged); a released or
+// settled job's money is not touched.
+func testUnreserve(t *testing.T, e *env) {
+	ctx := context.Background()
+	e.credit("u", "tx", 1_000)
+	e.reserve("u", "j1", 300)
+	rc, err := e.l.Unreserve(ctx, "u", "j1")
+	if err != nil || rc.Amount != 300 || rc.Balance != 1_000 {
+		t.Fatalf("unreserve: %+v %v", rc, err)
+	}
+	if b := e.balance("u"); b.Available != 1_000 || b.Reserved != 0 {
+		t.Fatalf("after unreserve %+v", b)
+	}
+	if _, err := e.l.Unreserve(ctx, "u", "j1"); !errors.Is(err, ErrNoReservation) {
+		t.Fatalf("second unreserve: %v, want ErrNoReservation", err)
+	}
+	e.check()
+	// The retry reserves afresh (a Release would have made it a duplicate
+	// holding nothing), and its job settles.
+	rc, err = e.l.Reserve(ctx, "u", "j1", 300)
+	if err != nil || rc.Duplicate || rc.Balance != 700 {
+		t.Fatalf("reserve again: %+v %v", rc, err)
+	}
+	if src := e.settle(settlement("u", "j1", 200, 50)); src.Charged != 250 || src.Released != 50 {
+		t.Fatalf("settle %+v", src)
+	}
+	before := e.dump()
+	if _, err := e.l.Unreserve(ctx, "u", "j1"); !errors.Is(err, ErrNoReservation) {
+		t.Fatalf("unreserve of a settled job: %v", err)
+	}
+	e.sameDump(before, "unreserve of a settled job")
+	e.reserve("u", "j2", 100)
+	if _, err := e.l.Release(ctx, "u", "j2"); err != nil {
+		t.Fatal(err)
+	}
+	before = e.dump()
+	if _, err := e.l.Unreserve(ctx, "u", "j2"); !errors.Is(err, ErrNoReservation) {
+		t.Fatalf("unreserve of a released job: %v", err)
+	}
+	e.sameDump(before, "unreserve of a released job")
+	if _, err := e.l.Unreserve(ctx, "u", "bad id"); err == nil {
+		t.Fatal("unreserve of an invalid job id passed")
+	}
+}

@@ -110,23 +110,72 @@ func (l *Ledger) Release(ctx context.Context, user, jobID string) (Receipt, erro
 		return Receipt{}, fmt.Errorf("ledger: release job %s for user %s: %w", jobID, user, err)
 	}
 	switch r[0] {
-	case "ok":
-		a, err1 := parseI64("released", r[1])
-		b, err2 := parseI64("balance", r[2])
-		if err1 != nil || err2 != nil {
-			return Receipt{}, fmt.Errorf("%w: release reply %v", ErrCorrupt, r)
-		}
-		return Receipt{Amount: a, Balance: b}, nil
 	case "dup":
 		rc, err := amountRecord(r[1])
 		rc.Duplicate = err == nil
 		return rc, err
 	case "closed":
 		return Receipt{}, fmt.Errorf("%w: job %s of user %s was settled", ErrJobClosed, jobID, user)
+	}
+	return returnedReply("release", user, jobID, r)
+}
+
+// returnedReply reads the replies a release and an unreserve share:
+// {"ok", returned, balance} | {"none"} | {"overflow"}.
+func returnedReply(op, user, jobID string, r []string) (Receipt, error) {
+	switch r[0] {
+	case "ok":
+		if len(r) == 3 {
+			a, err1 := parseI64("returned", r[1])
+			b, err2 := parseI64("balance", r[2])
+			if err1 == nil && err2 == nil {
+				return Receipt{Amount: a, Balance: b}, nil
+			}
+		}
+		return Receipt{}, fmt.Errorf("%w: %s reply %v", ErrCorrupt, op, r)
 	case "none":
 		return Receipt{}, fmt.Errorf("%w: job %s of user %s", ErrNoReservation, jobID, user)
 	case "overflow":
-		return Receipt{}, fmt.Errorf("%w: release of job %s to user %s", ErrOverflow, jobID, user)
+		return Receipt{}, fmt.Errorf("%w: %s of job %s to user %s", ErrOverflow, op, jobID, user)
 	}
-	return Receipt{}, fmt.Errorf("%w: release reply %q", ErrCorrupt, r[0])
+	return Receipt{}, fmt.Errorf("%w: %s reply %q", ErrCorrupt, op, r[0])
+}
+
+// unreserveScript undoes a reservation whose job was never queued: the
+// amount goes back to the balance and the reserve record is deleted, so
+// the same job id can be reserved again.
+//
+//	KEYS[1] balance  KEYS[2] reserved  KEYS[3] ops
+//	ARGV[1] job id   ARGV[2] reserve op key
+//	returns {"ok", released, balance} | {"none"} | {"overflow"}
+var unreserveScript = redis.NewScript(luaLib + `
+local res = redis.call('HGET', KEYS[2], ARGV[1])
+if not res then return {'none'} end
+local bal = redis.call('GET', KEYS[1]) or '0'
+if not fits(bal, res) then return {'overflow'} end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('INCRBY', KEYS[1], res)
+redis.call('HDEL', KEYS[3], ARGV[2])
+return {'ok', res, redis.call('GET', KEYS[1])}
+`)
+
+// Unreserve undoes jobID's reservation when the job was never queued (the
+// queue was full, or the job store has no such job): the amount returns to
+// user's available balance and the job id may be reserved again, so a
+// submitter that retries with the same id is charged as usual. Release, by
+// contrast, ends a job's money for good. It fails with ErrNoReservation when
+// no reservation is held (never made, undone already, released or settled).
+func (l *Ledger) Unreserve(ctx context.Context, user, jobID string) (Receipt, error) {
+	if err := validID("user", user); err != nil {
+		return Receipt{}, err
+	}
+	if err := validID("job id", jobID); err != nil {
+		return Receipt{}, err
+	}
+	r, err := l.run(ctx, unreserveScript, []string{keyBalance(user), keyReserved(user), keyOps(user)},
+		jobID, opReserve(jobID))
+	if err != nil {
+		return Receipt{}, fmt.Errorf("ledger: unreserve job %s for user %s: %w", jobID, user, err)
+	}
+	return returnedReply("unreserve", user, jobID, r)
 }

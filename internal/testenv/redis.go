@@ -130,6 +130,20 @@ func (r *Redis) Kill() {
 	r.cmd = nil
 }
 
+// Pause stops the server's process (SIGSTOP): connections stay open and
+// requests sent meanwhile wait in their sockets, as with a Redis stalled
+// by a fork or a slow disk; Resume lets it run them.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = syscall.Kill(-r.cmd.Process.Pid, sig)
+	}
+}
+
 // Restart starts the server again on the same port and directory (after Kill).
 func (r *Redis) Restart() {
 	r.t.Helper()
