@@ -159,6 +159,10 @@ func (b *Broker) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.SubmitBatchResponse{Results: b.submitJobs(r.Context(), reqs)})
 }
 
+// storeTimeout bounds storing a submit's jobs once their money is
+// reserved, whatever the client does meanwhile.
+const storeTimeout = 10 * time.Second
+
 // maxSubmitBatchBytes bounds a batch body; a job whose payload alone comes
 // near it is sent on its own (the client does so).
 const maxSubmitBatchBytes = 64 << 20
@@ -176,26 +180,34 @@ func (b *Broker) submitOpen(w http.ResponseWriter) bool {
 // valid ones are stored together (Store.SubmitMany), and one waiting
 // long-poll is woken per job stored.
 func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []wire.SubmitResult {
-	// Once money is reserved, a client that hangs up must not cut the
-	// store short: its job would be queued or not, and the broker unsure.
-	ctx = context.WithoutCancel(ctx)
+	b.submits.Add(1)
+	defer b.submits.Done()
 	out := make([]wire.SubmitResult, len(reqs))
 	fail := func(i int, e *wire.Error) { out[i] = wire.SubmitResult{Error: e, Status: e.Status} }
 	ok := make([]*wire.SubmitRequest, 0, len(reqs))
 	at := make([]int, 0, len(reqs))
 	reserved := make([]int64, 0, len(reqs))
+	payers := make([]string, 0, len(reqs))
 	for i, req := range reqs {
 		if e := b.validateSubmit(req); e != nil {
 			fail(i, e)
 			continue
 		}
-		rsv, e := b.reserve(ctx, req)
+		if ctx.Err() != nil { // the client left: reserve nothing more
+			fail(i, &wire.Error{Code: wire.CodeUnavailable, Status: http.StatusServiceUnavailable, Message: "request cancelled"})
+			continue
+		}
+		rsv, payer, e := b.reserve(ctx, req)
 		if e != nil {
 			fail(i, e)
 			continue
 		}
-		ok, at, reserved = append(ok, req), append(at, i), append(reserved, rsv)
+		ok, at, reserved, payers = append(ok, req), append(at, i), append(reserved, rsv), append(payers, payer)
 	}
+	// Once money is reserved, a client that hangs up must not cut the
+	// store short: its job would be queued or not, and the broker unsure.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	type wakeup struct {
 		jobs     int
 		eligible map[string]bool
@@ -207,12 +219,12 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		switch {
 		case reserved[k] == 0:
 		case errors.Is(o.Err, ErrBusy): // not queued: the retry with this id reserves again
-			if err := b.unreserve(ctx, req.User, req.ID); err != nil {
+			if err := b.unreserve(ctx, payers[k], req.ID); err != nil {
 				b.log.Warn("unreserve a refused job; resolved later", "job", req.ID, "err", err)
-				b.unsure.add(req.User, req.ID, b.cfg.Store.Clock.Now())
+				b.unsure.add(payers[k], req.ID, b.cfg.Store.Clock.Now())
 			}
 		case o.Err != nil: // perhaps queued: the reservation is kept until the store can tell
-			b.unsure.add(req.User, req.ID, b.cfg.Store.Clock.Now())
+			b.unsure.add(payers[k], req.ID, b.cfg.Store.Clock.Now())
 		}
 		switch {
 		case errors.Is(o.Err, ErrBusy):

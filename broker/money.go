@@ -22,47 +22,48 @@ type Money struct {
 }
 
 // reserve grants the trial credit on a user's first job and reserves the
-// job's maximum cost. It returns the reserved amount (0 when billing is off).
-func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, *wire.Error) {
+// job's maximum cost. It returns the reserved amount (0 when billing is off)
+// and the account that pays it.
+func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, string, *wire.Error) {
 	m := b.cfg.Money
 	if m == nil {
-		return 0, nil
+		return 0, "", nil
 	}
 	price, err := m.Prices.Lookup(req.Model)
 	if err != nil {
-		return 0, &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound,
+		return 0, "", &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound,
 			Message: fmt.Sprintf("model %q has no price (COCOON_PRICES)", req.Model)}
 	}
 	amount, err := price.ReserveAmount(int64(req.PromptBytes), int64(req.MaxTokens), int64(maxCoef(req)))
 	if err != nil {
-		return 0, &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
+		return 0, "", &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	payer, err := b.payer(ctx, req.User)
 	if err != nil {
-		return 0, b.moneyErr("payer", err)
+		return 0, "", b.moneyErr("payer", err)
 	}
 	if b.cfg.Escrows != nil && b.cfg.Escrows.Closing(ctx, payer) {
-		return 0, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
+		return 0, "", &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
 			Message: "your escrow is closing: no new credit until it is withdrawn"}
 	}
 	if m.Trial > 0 {
 		if _, err := m.Ledger.GrantTrial(ctx, payer, m.Trial); err != nil {
-			return 0, b.moneyErr("trial credit", err)
+			return 0, "", b.moneyErr("trial credit", err)
 		}
 	}
 	if _, err := m.Ledger.Reserve(ctx, payer, req.ID, amount); err != nil {
 		var ie *ledger.InsufficientBalanceError
 		if errors.As(err, &ie) {
-			return 0, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
+			return 0, "", &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
 				Message: fmt.Sprintf("balance %s TON does not cover this request (up to %s TON); top up first",
 					ledger.FormatTON(ie.Balance), ledger.FormatTON(ie.Needed))}
 		}
 		// The reservation may have been made (a lost reply): the resolver
 		// undoes it unless the job gets queued (a retry with this id).
-		b.unsure.add(req.User, req.ID, b.cfg.Store.Clock.Now())
-		return 0, b.moneyErr("reserve", err)
+		b.unsure.add(payer, req.ID, b.cfg.Store.Clock.Now())
+		return 0, "", b.moneyErr("reserve", err)
 	}
-	return amount, nil
+	return amount, payer, nil
 }
 
 func (b *Broker) moneyErr(op string, err error) *wire.Error {

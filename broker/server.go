@@ -35,6 +35,7 @@ type Broker struct {
 	polls    sync.WaitGroup
 	unsure   unsureJobs     // reservations of jobs whose store failed ambiguously
 	resolved sync.WaitGroup // the unsure resolver, whose last pass Serve waits for
+	submits  sync.WaitGroup // submits in flight, which may add unsure reservations
 	passes   int            // recoverer passes (the recoverer's goroutine only)
 }
 
@@ -176,7 +177,7 @@ func (b *Broker) Run(ctx context.Context) error {
 // Serve is Run on an existing listener.
 func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stop()
+	defer func() { stop(); b.resolved.Wait() }() // also when Serve fails
 	b.Start(bg)
 	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -194,6 +195,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	b.polls.Wait()
+	b.submits.Wait()
 	stop() // background loops end; the resolver makes its last pass
 	b.resolved.Wait()
 	b.log.Info("broker stopped")

@@ -92,12 +92,19 @@ func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 		cost = s.Charge
 		_, err = m.Ledger.Settle(ctx, s)
 	}
-	if cost > 0 && (errors.Is(err, ledger.ErrNoReservation) || errors.Is(err, ledger.ErrJobClosed)) {
-		// Its reservation is gone: undone as never queued (a submit the
-		// job store did not answer, resolved just before a retry stored
-		// it) or released. The job's cost says what was charged: nothing.
-		b.log.Warn("job ended without a reservation: not charged", "job", id, "user", user, "cost", cost)
-		cost = 0
+	if cost > 0 && reserved > 0 && errors.Is(err, ledger.ErrNoReservation) {
+		// Its reservation was undone as never queued, and then a retry with
+		// its id, whose duplicate reserve came just before, queued it
+		// (unsure.go): the job ran, so it reserves again and is charged.
+		if _, err = m.Ledger.Reserve(ctx, user, id, reserved); err == nil {
+			_, err = m.Ledger.Settle(ctx, s)
+		}
+	}
+	if cost > 0 && reserved > 0 && (errors.Is(err, ledger.ErrNoReservation) || errors.Is(err, ledger.ErrJobClosed) ||
+		errors.Is(err, ledger.ErrInsufficientBalance)) {
+		// Nothing left to charge from: the job's cost says so.
+		b.log.Warn("job ended without a reservation: not charged", "job", id, "user", user, "cost", cost, "err", err)
+		cost, err = 0, nil
 	}
 	if err != nil && !errors.Is(err, ledger.ErrJobClosed) && !errors.Is(err, ledger.ErrNoReservation) {
 		return err

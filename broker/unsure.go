@@ -12,8 +12,12 @@ import (
 // unsureAfter is how long a job whose store failed without saying whether
 // it was queued keeps its reservation before the job store is asked: long
 // past a submitter's retries with the same id (the submit package retries
-// at once), which find the reservation held and are charged as usual.
+// at once), which find the reservation held.
 const unsureAfter = 30 * time.Second
+
+// unsureMaxBackoff bounds the wait between two tries of one reservation
+// while the job store or the ledger cannot answer.
+const unsureMaxBackoff = 5 * time.Minute
 
 // unsureJobs holds the reservations of jobs whose store failed without
 // telling whether the job was queued: a reply lost, a connection cut, a
@@ -23,38 +27,56 @@ const unsureAfter = 30 * time.Second
 // (resolveUnsure) asks the job store once unsureAfter has passed: a job it
 // has keeps its reservation and is settled when it ends; a job it does not
 // have gets its reservation undone (ledger.Unreserve: the id can be
-// reserved again).
+// reserved again). A job queued after that check (a retry whose duplicate
+// reserve came just before the undo) is reserved again by the settler.
 type unsureJobs struct {
 	mu    sync.Mutex
-	items []unsureJob
+	items map[string]*unsureJob // payer|job id -> entry
 }
 
 type unsureJob struct {
-	user, id string
-	at       time.Time
+	payer, id string
+	due       time.Time // next time to ask
+	tries     int
+	err       error // the last try's
 }
 
-func (u *unsureJobs) add(user, id string, at time.Time) {
+// add records a reservation made for payer's job id, to be resolved after
+// unsureAfter; adding one already held changes nothing.
+func (u *unsureJobs) add(payer, id string, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.items = append(u.items, unsureJob{user: user, id: id, at: at})
+	if u.items == nil {
+		u.items = map[string]*unsureJob{}
+	}
+	if _, ok := u.items[payer+"|"+id]; !ok {
+		u.items[payer+"|"+id] = &unsureJob{payer: payer, id: id, due: now.Add(unsureAfter)}
+	}
 }
 
-// due takes out the jobs added before cutoff.
-func (u *unsureJobs) due(cutoff time.Time) []unsureJob {
+// take removes and returns the entries due at now.
+func (u *unsureJobs) take(now time.Time) []*unsureJob {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var out []unsureJob
-	kept := u.items[:0]
-	for _, j := range u.items {
-		if j.at.Before(cutoff) {
+	var out []*unsureJob
+	for k, j := range u.items {
+		if !j.due.After(now) {
 			out = append(out, j)
-		} else {
-			kept = append(kept, j)
+			delete(u.items, k)
 		}
 	}
-	u.items = kept
 	return out
+}
+
+// retry puts j back, due after a backoff that doubles with each try.
+func (u *unsureJobs) retry(j *unsureJob, now time.Time) {
+	j.tries++
+	j.due = now.Add(min(time.Second<<min(j.tries, 16), unsureMaxBackoff))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.items[j.payer+"|"+j.id]; !ok {
+		u.items[j.payer+"|"+j.id] = j
+	}
 }
 
 func (u *unsureJobs) len() int {
@@ -63,9 +85,9 @@ func (u *unsureJobs) len() int {
 	return len(u.items)
 }
 
-// resolveUnsure settles the unsure reservations every second until ctx
-// ends, then makes a last pass over all of them, however recent: a broker
-// that stops would otherwise leave them held.
+// resolveUnsure resolves due reservations every second until ctx ends,
+// then makes a last pass over all of them, however recent: a broker that
+// stops would otherwise leave them held.
 func (b *Broker) resolveUnsure(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -74,46 +96,48 @@ func (b *Broker) resolveUnsure(ctx context.Context) {
 		case <-ctx.Done():
 			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			b.resolveUnsureBefore(last, b.cfg.Store.Clock.Now().Add(time.Hour))
-			for _, j := range b.unsure.due(b.cfg.Store.Clock.Now().Add(time.Hour)) {
-				b.log.Error("reservation left held: the job store could not say whether its job was queued",
-					"job", j.id, "user", j.user)
+			far := b.cfg.Store.Clock.Now().Add(24 * time.Hour)
+			b.resolveUnsureAt(last, far)
+			for _, j := range b.unsure.take(far) {
+				b.log.Error("reservation left held: its job may not exist", "job", j.id, "payer", j.payer, "err", j.err)
 			}
 			return
 		case <-t.C:
 		}
-		b.resolveUnsureBefore(ctx, b.cfg.Store.Clock.Now().Add(-unsureAfter))
+		b.resolveUnsureAt(ctx, b.cfg.Store.Clock.Now())
 	}
 }
 
-// resolveUnsureBefore resolves the unsure reservations added before cutoff;
-// the ones the job store or the ledger cannot answer for stay for the next
-// pass.
-func (b *Broker) resolveUnsureBefore(ctx context.Context, cutoff time.Time) {
-	for _, j := range b.unsure.due(cutoff) {
+// resolveUnsureAt resolves the reservations due at now; the ones the job
+// store or the ledger cannot answer for are tried again later.
+func (b *Broker) resolveUnsureAt(ctx context.Context, now time.Time) {
+	for _, j := range b.unsure.take(now) {
 		_, err := b.store.Get(ctx, j.id)
 		if err == nil {
 			continue // queued after all: its reservation is settled when it ends
 		}
 		if errors.Is(err, ErrNotFound) {
-			err = b.unreserve(ctx, j.user, j.id)
+			err = b.unreserve(ctx, j.payer, j.id)
 		}
-		if err != nil {
-			b.log.Warn("unsure submit: reservation kept for now", "job", j.id, "err", err)
-			b.unsure.add(j.user, j.id, j.at)
+		switch {
+		case err == nil:
+		case errors.Is(err, ledger.ErrInvalidID), errors.Is(err, ledger.ErrOverflow), errors.Is(err, ledger.ErrCorrupt):
+			b.log.Error("unsure submit: reservation cannot be undone", "job", j.id, "payer", j.payer, "err", err)
+		default:
+			j.err = err
+			if j.tries == 0 || j.tries%8 == 0 {
+				b.log.Warn("unsure submit: reservation kept for now", "job", j.id, "err", err)
+			}
+			b.unsure.retry(j, now)
 		}
 	}
 }
 
-// unreserve undoes the reservation of a job that was never queued; the
-// same job id can then be reserved again.
-func (b *Broker) unreserve(ctx context.Context, user, id string) error {
+// unreserve undoes the reservation payer holds for a job that was never
+// queued; the same job id can then be reserved again.
+func (b *Broker) unreserve(ctx context.Context, payer, id string) error {
 	if b.cfg.Money == nil {
 		return nil
-	}
-	payer, err := b.payer(ctx, user)
-	if err != nil {
-		return err
 	}
 	if _, err := b.cfg.Money.Ledger.Unreserve(ctx, payer, id); err != nil && !errors.Is(err, ledger.ErrNoReservation) {
 		return err

@@ -78,7 +78,9 @@ func TestBusyRetryIsCharged(t *testing.T) {
 func TestUnsureSubmitKeepsOrUndoesReservation(t *testing.T) {
 	ledgerRedis := testenv.StartRedis(t, testenv.RedisOptions{})
 	jobRedis := testenv.StartRedis(t, testenv.RedisOptions{})
-	rdb := redis.NewClient(&redis.Options{Addr: jobRedis.Addr, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
+	// A read timeout of 1 s makes the paused submit fail; every other call
+	// answers in well under that.
+	rdb := redis.NewClient(&redis.Options{Addr: jobRedis.Addr, ReadTimeout: time.Second, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	b, err := New(Config{Redis: rdb, Token: "t", AllowInsecure: true, Logger: quietLogger()})
 	if err != nil {
@@ -104,6 +106,9 @@ func TestUnsureSubmitKeepsOrUndoesReservation(t *testing.T) {
 	// Lost reply: the script waits in the paused server's socket, the
 	// broker times out, the server then runs it.
 	lost := job("u1")
+	if err := rdb.Ping(ctx).Err(); err != nil { // a pooled connection: no dial to the paused server
+		t.Fatal(err)
+	}
 	jobRedis.Pause()
 	s := submit(lost)
 	jobRedis.Resume()
@@ -120,11 +125,7 @@ func TestUnsureSubmitKeepsOrUndoesReservation(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.resolveUnsureBefore(ctx, time.Now().Add(-time.Minute)) // not due yet: nothing asked
-	if n := b.unsure.len(); n != 1 {
-		t.Fatalf("%d unsure before they are due, want 1", n)
-	}
-	b.resolveUnsureBefore(ctx, time.Now().Add(time.Minute))
+	b.resolveUnsureAt(ctx, time.Now().Add(time.Minute))
 	if got, n := reservedOf(t, l, "u1"), b.unsure.len(); got != 2*one || n != 0 {
 		t.Fatalf("after resolving a queued job: reserved %d (want %d), %d unsure", got, 2*one, n)
 	}
@@ -135,12 +136,16 @@ func TestUnsureSubmitKeepsOrUndoesReservation(t *testing.T) {
 	if s := submit(never); s != http.StatusServiceUnavailable {
 		t.Fatalf("submit to a dead store: %d, want 503", s)
 	}
-	b.resolveUnsureBefore(ctx, time.Now().Add(time.Minute)) // the store cannot answer: kept
+	b.resolveUnsureAt(ctx, time.Now().Add(time.Minute)) // the store cannot answer: kept
 	if got, n := reservedOf(t, l, "u1"), b.unsure.len(); got != 3*one || n != 1 {
 		t.Fatalf("store still down: reserved %d (want %d), %d unsure (want 1)", got, 3*one, n)
 	}
 	jobRedis.Restart()
-	b.resolveUnsureBefore(ctx, time.Now().Add(time.Minute))
+	b.resolveUnsureAt(ctx, time.Now().Add(time.Minute)) // not due again yet: backing off
+	if n := b.unsure.len(); n != 1 {
+		t.Fatalf("%d unsure during the backoff, want 1", n)
+	}
+	b.resolveUnsureAt(ctx, time.Now().Add(time.Hour))
 	if got, n := reservedOf(t, l, "u1"), b.unsure.len(); got != 2*one || n != 0 {
 		t.Fatalf("after resolving a job never queued: reserved %d (want %d), %d unsure", got, 2*one, n)
 	}
@@ -165,10 +170,11 @@ func TestStoppingBrokerResolvesUnsure(t *testing.T) {
 	l := billed(t, b, b.cfg.Redis)
 	ctx, cancel := context.WithCancel(context.Background())
 	never := job("u1")
-	if _, e := b.reserve(ctx, never); e != nil {
+	_, payer, e := b.reserve(ctx, never)
+	if e != nil {
 		t.Fatal(e)
 	}
-	b.unsure.add(never.User, never.ID, time.Now())
+	b.unsure.add(payer, never.ID, time.Now())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,5 +187,131 @@ func TestStoppingBrokerResolvesUnsure(t *testing.T) {
 	}
 	if got, n := reservedOf(t, l, "u1"), b.unsure.len(); got != 0 || n != 0 {
 		t.Fatalf("after stop: reserved %d, %d unsure; want 0, 0", got, n)
+	}
+}
+
+// TestRequeueOfRefundedDeadJobRefused: a billed job refunded when it died
+// is not requeued (it would run free); an unbilled broker requeues it.
+func TestRequeueOfRefundedDeadJobRefused(t *testing.T) {
+	b, srv, _ := submitBroker(t, Config{Store: StoreConfig{MaxAttempts: 1}})
+	l := billed(t, b, b.cfg.Redis)
+	ctx := context.Background()
+	j := job("u1")
+	if status, e := postJSONTo(srv.URL+"/v1/jobs", j, nil); status != http.StatusAccepted && status != http.StatusOK {
+		t.Fatalf("submit: %d %v", status, e)
+	}
+	jobs, err := b.store.Lease(ctx, model, "w1", 1)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("lease: %v %v", jobs, err)
+	}
+	if out, err := b.store.Fail(ctx, "w1", j.ID, jobs[0].Lease, "boom", true); err != nil || out != wire.StateDead {
+		t.Fatalf("fail: %q %v, want dead", out, err)
+	}
+	shard, _ := wire.ParseJobID(j.ID)
+	if err := b.settle(ctx, shard, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := reservedOf(t, l, "u1"); got != 0 {
+		t.Fatalf("reserved %d after the job died, want 0 (refunded)", got)
+	}
+	url := srv.URL + "/v1/admin/dead/" + j.ID + "/requeue"
+	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusConflict || e == nil || e.Code != wire.CodeConflict {
+		t.Fatalf("requeue of a refunded job: %d %v, want 409", status, e)
+	}
+	b.cfg.Money = nil
+	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusOK {
+		t.Fatalf("requeue without billing: %d %v", status, e)
+	}
+}
+
+// TestResolverWaitsUnsureAfter: the resolver's loop asks the job store only
+// once unsureAfter has passed since the failed submit, by the broker's
+// clock.
+func TestResolverWaitsUnsureAfter(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	b, _, _ := submitBroker(t, Config{Store: StoreConfig{Clock: clk}})
+	l := billed(t, b, b.cfg.Redis)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	never := job("u1")
+	_, payer, e := b.reserve(ctx, never)
+	if e != nil {
+		t.Fatal(e)
+	}
+	b.unsure.add(payer, never.ID, clk.Now())
+	go b.resolveUnsure(ctx)
+	clk.Add(unsureAfter - time.Second)
+	time.Sleep(1500 * time.Millisecond) // a tick or two: not due
+	if got := reservedOf(t, l, "u1"); got == 0 || b.unsure.len() != 1 {
+		t.Fatalf("resolved %v before unsureAfter (reserved %d)", unsureAfter-time.Second, got)
+	}
+	clk.Add(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for reservedOf(t, l, "u1") != 0 || b.unsure.len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not resolved at unsureAfter: reserved %d, %d unsure", reservedOf(t, l, "u1"), b.unsure.len())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSettlerChargesJobQueuedAfterUnreserve: the resolver undid a job's
+// reservation, then a retry whose duplicate reserve came just before the
+// undo queued it. When it ends the settler reserves it again and charges
+// it; without the balance to cover it the job's cost reads 0.
+func TestSettlerChargesJobQueuedAfterUnreserve(t *testing.T) {
+	b, _, _ := submitBroker(t, Config{})
+	l := billed(t, b, b.cfg.Redis)
+	ctx := context.Background()
+	// queuedUnreserved queues a job of user whose reservation is then
+	// undone; spend runs before the job ends.
+	queuedUnreserved := func(user string, spend func()) *wire.JobStatus {
+		t.Helper()
+		j := job(user)
+		rsv, payer, e := b.reserve(ctx, j)
+		if e != nil {
+			t.Fatal(e)
+		}
+		if o := b.store.SubmitMany(ctx, []*wire.SubmitRequest{j}, []int64{rsv})[0]; o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if err := b.unreserve(ctx, payer, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		spend()
+		jobs, err := b.store.Lease(ctx, model, "w1", 1)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("lease: %v %v", jobs, err)
+		}
+		if err := b.store.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: jobs[0].Lease, PromptTokens: 3, CompletionTokens: 4}); err != nil {
+			t.Fatal(err)
+		}
+		shard, _ := wire.ParseJobID(j.ID)
+		if err := b.settle(ctx, shard, j.ID); err != nil {
+			t.Fatalf("settle: %v", err)
+		}
+		st, err := b.store.Get(ctx, j.ID)
+		if err != nil || st.Cost == nil {
+			t.Fatalf("status %+v, %v: want a cost", st, err)
+		}
+		return st
+	}
+	st := queuedUnreserved("u1", func() {})
+	bal, _ := l.Balance(ctx, "u1")
+	if *st.Cost <= 0 || bal.Reserved != 0 || bal.Available != 1_000_000_000-*st.Cost {
+		t.Fatalf("cost %d, balance %+v: want charged", *st.Cost, bal)
+	}
+	// A user whose balance went elsewhere meanwhile: not charged.
+	st = queuedUnreserved("u2", func() {
+		bal, _ := l.Balance(ctx, "u2")
+		if _, err := l.Reserve(ctx, "u2", "other", bal.Available); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if *st.Cost != 0 {
+		t.Fatalf("cost %d without the balance, want 0", *st.Cost)
+	}
+	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
+		t.Fatalf("ledger: %v\n%s", err, rep)
 	}
 }

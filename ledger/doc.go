@@ -4,7 +4,10 @@
 //
 // Every operation is one Lua script on one hash slot and is idempotent by an
 // operation id (a tx hash, a telegram_payment_charge_id, a job id, a payout
-// id): a repeat returns the first result and changes nothing. A settlement
+// id): a repeat returns the first result and changes nothing. Unreserve is
+// the exception: it undoes a reservation whose job was never queued and
+// forgets it, so the same job id can be reserved again (a repeat finds no
+// reservation). A settlement
 // writes what it owes workers and the operator into an outbox in the user's
 // slot; ApplyOutbox (run by an Aggregator) moves it to their slots exactly
 // once. Check proves the invariant

@@ -11,6 +11,7 @@ package ledger
 //	  cocoon:{u:<user>}:ops            hash    op key -> first result (idempotency):
 //	                                           credit:<source>:<op id>, reserve:<job>,
 //	                                           settle:<job>, release:<job>, refund:<id>
+//	                                           (Unreserve deletes reserve:<job>)
 //	  cocoon:{u:<user>}:outseq         string  last outbox sequence number
 //	  cocoon:{u:<user>}:outbox         hash    seq -> "w|<worker>|<amount>|<job>" or "op|-|<amount>|<job>"
 //	  cocoon:{u:<user>}:charges        list    recent charges, newest first (JSON)
