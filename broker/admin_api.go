@@ -12,6 +12,8 @@ func (b *Broker) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/admin/queues", b.serviceAuth(b.handleQueues))
 	mux.HandleFunc("GET /v1/admin/dead", b.serviceAuth(b.handleDead))
 	mux.HandleFunc("POST /v1/admin/dead/{id}/requeue", b.serviceAuth(b.handleRequeue))
+	mux.HandleFunc("GET /v1/admin/users/{user}/reservations", b.serviceAuth(b.handleReservations))
+	mux.HandleFunc("POST /v1/admin/users/{user}/reservations/{id}/unreserve", b.serviceAuth(b.handleUnreserve))
 }
 
 // QueueInfo is one model's queue.

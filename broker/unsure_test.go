@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/wire"
@@ -313,5 +314,55 @@ func TestSettlerChargesJobQueuedAfterUnreserve(t *testing.T) {
 	}
 	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
 		t.Fatalf("ledger: %v\n%s", err, rep)
+	}
+}
+
+// TestAdminReservationsAndUnreserve: the admin API lists a user's
+// reservations with their jobs' states and gives back only the one whose
+// job the store does not have.
+func TestAdminReservationsAndUnreserve(t *testing.T) {
+	b, srv, _ := submitBroker(t, Config{})
+	l := billed(t, b, b.cfg.Redis)
+	ctx := context.Background()
+	queued, missing := job("u1"), job("u1")
+	if status, e := postJSONTo(srv.URL+"/v1/jobs", queued, nil); status != http.StatusAccepted && status != http.StatusOK {
+		t.Fatalf("submit: %d %v", status, e)
+	}
+	if _, _, e := b.reserve(ctx, missing); e != nil { // a submit that stopped before the store
+		t.Fatal(e)
+	}
+	c := client.New(srv.URL, "t")
+	res, err := c.Reservations(ctx, "u1")
+	if err != nil || len(res) != 2 {
+		t.Fatalf("reservations %+v, %v", res, err)
+	}
+	states := map[string]string{}
+	for _, r := range res {
+		if r.Amount <= 0 {
+			t.Errorf("reservation %+v", r)
+		}
+		states[r.Job] = r.State
+	}
+	if states[queued.ID] != wire.StateQueued || states[missing.ID] != wire.ReservationMissing {
+		t.Fatalf("states %v", states)
+	}
+	var we *wire.Error
+	if _, err := c.Unreserve(ctx, "u1", queued.ID); !errors.As(err, &we) || we.Code != wire.CodeConflict {
+		t.Fatalf("unreserve of a queued job: %v, want a conflict", err)
+	}
+	before := reservedOf(t, l, "u1")
+	got, err := c.Unreserve(ctx, "u1", missing.ID)
+	if err != nil || got.Amount <= 0 || reservedOf(t, l, "u1") != before-got.Amount {
+		t.Fatalf("unreserve of a missing job: %+v %v; reserved %d before", got, err, before)
+	}
+	if _, err := c.Unreserve(ctx, "u1", missing.ID); !errors.As(err, &we) || we.Code != wire.CodeNotFound {
+		t.Fatalf("second unreserve: %v, want not found", err)
+	}
+	if res, _ := c.Reservations(ctx, "u1"); len(res) != 1 || res[0].Job != queued.ID {
+		t.Fatalf("left %+v, want the queued job's", res)
+	}
+	b.cfg.Money = nil
+	if _, err := c.Reservations(ctx, "u1"); !errors.As(err, &we) || we.Code != wire.CodeConflict {
+		t.Fatalf("billing off: %v", err)
 	}
 }

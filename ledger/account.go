@@ -148,3 +148,21 @@ func cut(f string) (model, field string, ok bool) {
 	}
 	return f[:i], f[i+1:], true
 }
+
+// Reservations lists user's held reservations: job id -> nanoTON.
+func (l *Ledger) Reservations(ctx context.Context, user string) (map[string]int64, error) {
+	if err := validID("user", user); err != nil {
+		return nil, err
+	}
+	m, err := l.rdb.HGetAll(ctx, keyReserved(user)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: reservations of user %s: %w", user, err)
+	}
+	out := make(map[string]int64, len(m))
+	for job, v := range m {
+		if out[job], err = parseI64("reservation", v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -260,6 +260,13 @@ func testUnreserve(t *testing.T, e *env) {
 	ctx := context.Background()
 	e.credit("u", "tx", 1_000)
 	e.reserve("u", "j1", 300)
+	e.reserve("u", "j0", 50)
+	if held, err := e.l.Reservations(ctx, "u"); err != nil || len(held) != 2 || held["j1"] != 300 || held["j0"] != 50 {
+		t.Fatalf("reservations %v %v", held, err)
+	}
+	if _, err := e.l.Release(ctx, "u", "j0"); err != nil {
+		t.Fatal(err)
+	}
 	rc, err := e.l.Unreserve(ctx, "u", "j1")
 	if err != nil || rc.Amount != 300 || rc.Balance != 1_000 {
 		t.Fatalf("unreserve: %+v %v", rc, err)
@@ -269,6 +276,9 @@ func testUnreserve(t *testing.T, e *env) {
 	}
 	if _, err := e.l.Unreserve(ctx, "u", "j1"); !errors.Is(err, ErrNoReservation) {
 		t.Fatalf("second unreserve: %v, want ErrNoReservation", err)
+	}
+	if held, err := e.l.Reservations(ctx, "u"); err != nil || len(held) != 0 {
+		t.Fatalf("reservations after release and unreserve: %v %v", held, err)
 	}
 	e.check()
 	// The retry reserves afresh (a Release would have made it a duplicate

@@ -181,6 +181,20 @@ type Account struct {
 	Usage   []UsageRow `json:"usage"`
 }
 
+// Reservation is money a user's job holds (GET
+// /v1/admin/users/{user}/reservations): State is the job's state in the job
+// store, or "missing" for a job it does not have (a submit that failed
+// before the job was queued; POST .../reservations/{job}/unreserve gives the
+// money back).
+type Reservation struct {
+	Job    string `json:"job"`
+	Amount int64  `json:"amount"` // nanoTON
+	State  string `json:"state"`
+}
+
+// ReservationMissing is Reservation.State for a job the job store does not have.
+const ReservationMissing = "missing"
+
 // EscrowRequest registers a client's escrow (POST /v1/users/{user}/escrow).
 type EscrowRequest struct {
 	Client            string `json:"client"`              // the client's TON address (may withdraw after closing)

@@ -314,6 +314,20 @@ func (c *Client) Requeue(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/v1/admin/dead/"+url.PathEscape(id)+"/requeue", nil, nil)
 }
 
+// Reservations lists the money a user's jobs hold, with each job's state
+// ("missing" for a job the store does not have).
+func (c *Client) Reservations(ctx context.Context, user string) ([]wire.Reservation, error) {
+	var out []wire.Reservation
+	return out, c.do(ctx, http.MethodGet, "/v1/admin/users/"+url.PathEscape(user)+"/reservations", nil, &out)
+}
+
+// Unreserve gives back the reservation of a user's job the store does not
+// have; the broker refuses (409) for a job it has.
+func (c *Client) Unreserve(ctx context.Context, user, id string) (*wire.Reservation, error) {
+	var out wire.Reservation
+	return &out, c.do(ctx, http.MethodPost, "/v1/admin/users/"+url.PathEscape(user)+"/reservations/"+url.PathEscape(id)+"/unreserve", nil, &out)
+}
+
 // Account returns a user's balance, recent charges and usage.
 func (c *Client) Account(ctx context.Context, user string) (*wire.Account, error) {
 	var out wire.Account

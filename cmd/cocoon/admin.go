@@ -29,6 +29,8 @@ const adminUsage = `usage: cocoon admin <view>
   dead                 dead-lettered jobs
   requeue JOB          put a dead-lettered job back in its queue
   user USER            a user's balance, reservations, recent charges, usage per day and model
+  unreserve USER JOB   give back the reservation of a job the broker does not have
+                       (listed as missing by: cocoon admin user USER)
   ledger               the money invariant, every term (REDIS_URL); non-zero exit when it fails
   measurement FILE     the COCOON_TDX_ALLOW entry of a TDX quote (raw, hex or base64) or of
                        the workers in a receipt file (cocoon ask --receipt)
@@ -41,7 +43,7 @@ func runAdmin(ctx context.Context, env *config.Env, args []string) error {
 		return &exitError{2, adminUsage}
 	}
 	view, rest := args[0], args[1:]
-	want := map[string]int{"pool": 0, "queues": 0, "dead": 0, "requeue": 1, "user": 1, "ledger": 0, "measurement": 1}
+	want := map[string]int{"pool": 0, "queues": 0, "dead": 0, "requeue": 1, "user": 1, "unreserve": 2, "ledger": 0, "measurement": 1}
 	n, ok := want[view]
 	if !ok || len(rest) != n {
 		return &exitError{2, adminUsage}
@@ -72,6 +74,11 @@ func runAdmin(ctx context.Context, env *config.Env, args []string) error {
 		}
 	case "user":
 		err = adminUser(ctx, c, os.Stdout, rest[0])
+	case "unreserve":
+		var res *wire.Reservation
+		if res, err = c.Unreserve(ctx, rest[0], rest[1]); err == nil {
+			fmt.Printf("gave back %s TON (%d nanoTON) held for job %s\n", ledger.FormatTON(res.Amount), res.Amount, res.Job)
+		}
 	}
 	if err != nil {
 		return describe(err)
@@ -189,6 +196,11 @@ func adminUser(ctx context.Context, c *client.Client, w io.Writer, user string) 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if bal.Reserved > 0 {
+		if err := adminReservations(ctx, c, w, user); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "\nrecent charges (%d)\n", len(acct.Charges))
 	tw = table(w)
 	fmt.Fprintln(tw, "AT (UTC)\tJOB\tMODEL\tPROMPT\tCOMPLETION\tTON")
@@ -206,6 +218,32 @@ func adminUser(ctx context.Context, c *client.Client, w io.Writer, user string) 
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", u.Day, u.Model, u.Jobs, u.PromptTokens, u.CompletionTokens, ledger.FormatTON(u.Cost))
 	}
 	return tw.Flush()
+}
+
+// adminReservations lists the jobs holding a user's money; a job the
+// broker does not have is flagged with the command that gives it back.
+func adminReservations(ctx context.Context, c *client.Client, w io.Writer, user string) error {
+	res, err := c.Reservations(ctx, user)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nreservations (%d)\n", len(res))
+	tw := table(w)
+	fmt.Fprintln(tw, "JOB\tTON\tSTATE")
+	missing := 0
+	for _, r := range res {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Job, ledger.FormatTON(r.Amount), r.State)
+		if r.State == wire.ReservationMissing {
+			missing++
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if missing > 0 {
+		fmt.Fprintf(w, "%d held by jobs the broker does not have; give one back with: cocoon admin unreserve %s JOB\n", missing, user)
+	}
+	return nil
 }
 
 // adminMeasurement prints the allowlist entry (MRTD:RTMR0:RTMR1:RTMR2) of a

@@ -49,3 +49,33 @@ func TestAdminPoolTable(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminUserListsReservations: `cocoon admin user` lists the jobs holding
+// the user's money and, for a job the broker does not have, the command
+// that gives it back.
+func TestAdminUserListsReservations(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/users/tg:7/balance":
+			json.NewEncoder(w).Encode(wire.Balance{Available: 5, Reserved: 3_000_000, Billing: true})
+		case "/v1/users/tg:7/account":
+			json.NewEncoder(w).Encode(wire.Account{})
+		case "/v1/admin/users/tg:7/reservations":
+			json.NewEncoder(w).Encode([]wire.Reservation{{Job: "3-a", Amount: 1_000_000, State: wire.StateStreaming},
+				{Job: "3-b", Amount: 2_000_000, State: wire.ReservationMissing}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := adminUser(context.Background(), client.New(srv.URL, "tok"), &out, "tg:7"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"reservations (2)", "3-a  0.001", "streaming", "3-b  0.002", "missing",
+		"1 held by jobs the broker does not have; give one back with: cocoon admin unreserve tg:7 JOB"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

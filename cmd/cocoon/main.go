@@ -26,7 +26,7 @@ commands:
   ask      ask the pool a question: cocoon ask [--model M] [--receipt FILE] "prompt"
   verify-receipt FILE   check answer receipts offline against the worker's TDX quote
   ledger check          check the money invariant; non-zero exit when it fails
-  admin <view>          operator views: pool, queues, dead, requeue JOB, user USER, ledger, measurement FILE
+  admin <view>          operator views: pool, queues, dead, requeue JOB, user USER, unreserve USER JOB, ledger, measurement FILE
   config check FILE     validate a config file (TOML keyed by the settings' names; COCOON_CONFIG uses one)
 `
 
