@@ -54,9 +54,10 @@ func (b *Broker) handleDead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) handleRequeue(w http.ResponseWriter, r *http.Request) {
-	// A billed dead job was refunded when it died: running it again would
-	// be free for the user and unpaid for the worker. Its user resubmits.
-	if st, err := b.store.Get(r.Context(), r.PathValue("id")); err == nil && b.cfg.Money != nil && st.Cost != nil {
+	// A billed dead job is refunded when it dies (by the settler, perhaps
+	// not yet): running it again would be free for the user and unpaid for
+	// the worker. Its user resubmits.
+	if b.cfg.Money != nil && b.store.reserved(r.Context(), r.PathValue("id")) > 0 {
 		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict,
 			Message: "this job was billed and refunded when it died; its user must submit it again"})
 		return

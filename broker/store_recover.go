@@ -125,6 +125,17 @@ func (s *Store) Dead(ctx context.Context, shard int) ([]string, error) {
 	return s.rdb.LRange(ctx, deadKey(shard), 0, -1).Result()
 }
 
+// reserved is the nanoTON a job reserved at submit (0 for an unbilled or
+// unknown job).
+func (s *Store) reserved(ctx context.Context, id string) int64 {
+	shard, err := wire.ParseJobID(id)
+	if err != nil {
+		return 0
+	}
+	n, _ := s.rdb.HGet(ctx, jobKey(shard, id), "rsv").Int64()
+	return n
+}
+
 // Get returns a job's status.
 func (s *Store) Get(ctx context.Context, id string) (*wire.JobStatus, error) {
 	shard, err := wire.ParseJobID(id)

@@ -191,8 +191,9 @@ func TestStoppingBrokerResolvesUnsure(t *testing.T) {
 	}
 }
 
-// TestRequeueOfRefundedDeadJobRefused: a billed job refunded when it died
-// is not requeued (it would run free); an unbilled broker requeues it.
+// TestRequeueOfRefundedDeadJobRefused: a billed dead job, refunded by the
+// settler or about to be, is not requeued (it would run free); an unbilled
+// broker requeues it.
 func TestRequeueOfRefundedDeadJobRefused(t *testing.T) {
 	b, srv, _ := submitBroker(t, Config{Store: StoreConfig{MaxAttempts: 1}})
 	l := billed(t, b, b.cfg.Redis)
@@ -208,6 +209,11 @@ func TestRequeueOfRefundedDeadJobRefused(t *testing.T) {
 	if out, err := b.store.Fail(ctx, "w1", j.ID, jobs[0].Lease, "boom", true); err != nil || out != wire.StateDead {
 		t.Fatalf("fail: %q %v, want dead", out, err)
 	}
+	url := srv.URL + "/v1/admin/dead/" + j.ID + "/requeue"
+	// Before the settler refunds it, and after.
+	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusConflict || e == nil || e.Code != wire.CodeConflict {
+		t.Fatalf("requeue of a job about to be refunded: %d %v, want 409", status, e)
+	}
 	shard, _ := wire.ParseJobID(j.ID)
 	if err := b.settle(ctx, shard, j.ID); err != nil {
 		t.Fatal(err)
@@ -215,7 +221,6 @@ func TestRequeueOfRefundedDeadJobRefused(t *testing.T) {
 	if got := reservedOf(t, l, "u1"); got != 0 {
 		t.Fatalf("reserved %d after the job died, want 0 (refunded)", got)
 	}
-	url := srv.URL + "/v1/admin/dead/" + j.ID + "/requeue"
 	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusConflict || e == nil || e.Code != wire.CodeConflict {
 		t.Fatalf("requeue of a refunded job: %d %v, want 409", status, e)
 	}
