@@ -11,6 +11,7 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/cocoon-network/cocoon/attest"
+	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/internal/teststack"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/wire"
@@ -62,7 +63,7 @@ func TestEndToEndHelloThroughThePool(t *testing.T) {
 	s.AddWorker(nil)
 	const maxTokens = 160
 	api := newFakeAPI(t)
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	newSubmitter := func() *submit.Submitter {
 		return &submit.Submitter{C: s.Client, Policy: attest.Policy{AllowInsecureDev: true}, Secret: []byte("0123456789abcdef0123")}
 	}

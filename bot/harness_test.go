@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,7 @@ type harness struct {
 	rdb    *redis.Client
 	asker  *fakeAsker
 	broker *fakeBroker
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 	cfg    Config
 
 	bot    *Bot
@@ -39,7 +38,7 @@ func newHarness(t *testing.T, adjust func(*Config)) *harness {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	h := &harness{t: t, api: newFakeAPI(t), rdb: rdb, logs: &syncBuffer{}}
+	h := &harness{t: t, api: newFakeAPI(t), rdb: rdb, logs: &testenv.LogBuffer{}}
 	h.broker = &fakeBroker{models: []wire.ModelInfo{{Name: "tiny:latest", Workers: 1}}}
 	h.asker = &fakeAsker{broker: h.broker, answer: func(*submit.Request) script { return script{Chunks: []string{"Hello", " there"}} }}
 	h.broker.asker = h.asker
@@ -110,24 +109,6 @@ func (h *harness) stop() {
 		h.t.Errorf("Run did not return")
 	}
 	h.cancel = nil
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // script is how the fakeAsker answers one request.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cocoon-network/cocoon/apikey"
 	"github.com/cocoon-network/cocoon/attest"
+	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/internal/teststack"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/submit"
@@ -64,7 +65,7 @@ func TestEndToEndMoneyThroughTheBroker(t *testing.T) {
 	asker := &textAsker{Asker: SubmitAsker{New: func() *submit.Submitter {
 		return &submit.Submitter{C: s.Client, Policy: attest.Policy{AllowInsecureDev: true}, Secret: []byte("0123456789abcdef0123")}
 	}}}
-	h := &harness{t: t, api: newFakeAPI(t), rdb: rdb, logs: &syncBuffer{}}
+	h := &harness{t: t, api: newFakeAPI(t), rdb: rdb, logs: &testenv.LogBuffer{}}
 	h.cfg = Config{Token: h.api.token, APIURL: h.api.URL(), Redis: rdb, HistoryKey: testHistoryKey,
 		Asker: asker, Broker: s.Client, Accounts: s.Client, Keys: apikey.New(rdb), Prices: prices,
 		TON: &TONTopup{Network: ton.Testnet, Deposit: deposit}, Admins: []int64{admin},

@@ -57,10 +57,17 @@ func (b *Broker) handleRequeue(w http.ResponseWriter, r *http.Request) {
 	// A billed dead job is refunded when it dies (by the settler, perhaps
 	// not yet): running it again would be free for the user and unpaid for
 	// the worker. Its user resubmits.
-	if b.cfg.Money != nil && b.store.reserved(r.Context(), r.PathValue("id")) > 0 {
-		writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict,
-			Message: "this job was billed and refunded when it died; its user must submit it again"})
-		return
+	if b.cfg.Money != nil {
+		rsv, err := b.store.reserved(r.Context(), r.PathValue("id"))
+		if err != nil {
+			b.internal(w, "requeue", err)
+			return
+		}
+		if rsv > 0 {
+			writeErr(w, http.StatusConflict, &wire.Error{Code: wire.CodeConflict,
+				Message: "a billed job is not requeued: it is refunded when it dies; its user must submit it again"})
+			return
+		}
 	}
 	err := b.store.RequeueDead(r.Context(), r.PathValue("id"))
 	switch {

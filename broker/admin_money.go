@@ -3,15 +3,16 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/wire"
 )
 
-// maxListedReservations bounds the reservations one admin listing reads.
+// maxListedReservations bounds the reservations one admin listing reads
+// (the first by job id).
 const maxListedReservations = 1000
 
 // payerOf resolves the {user} of an admin money path to its ledger
@@ -46,19 +47,16 @@ func (b *Broker) handleReservations(w http.ResponseWriter, r *http.Request) {
 		b.internal(w, "reservations", err)
 		return
 	}
-	out := make([]wire.Reservation, 0, min(len(held), maxListedReservations))
-	for job, amount := range held {
-		if len(out) == maxListedReservations {
-			break
-		}
+	jobs := slices.Sorted(maps.Keys(held))
+	out := make([]wire.Reservation, 0, min(len(jobs), maxListedReservations))
+	for _, job := range jobs[:min(len(jobs), maxListedReservations)] {
 		state, err := b.jobState(r, job)
 		if err != nil {
 			b.internal(w, "reservations", err)
 			return
 		}
-		out = append(out, wire.Reservation{Job: job, Amount: amount, State: state})
+		out = append(out, wire.Reservation{Job: job, Amount: held[job], State: state})
 	}
-	slices.SortFunc(out, func(a, b wire.Reservation) int { return strings.Compare(a.Job, b.Job) })
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -76,7 +74,10 @@ func (b *Broker) jobState(r *http.Request, id string) (string, error) {
 
 // handleUnreserve gives back the reservation of a job the store does not
 // have (left held by a broker that stopped before it could tell). A job the
-// store has keeps it: it is settled when the job ends.
+// store has keeps it: it is settled when the job ends. A submit in flight
+// reserves before it queues, so its job is missing for a moment; if an
+// operator undoes that reservation, the settler reserves the job again
+// when it ends.
 func (b *Broker) handleUnreserve(w http.ResponseWriter, r *http.Request) {
 	payer, ok := b.payerOf(w, r)
 	if !ok {

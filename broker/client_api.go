@@ -129,7 +129,11 @@ func dedupe(xs []string) []string {
 
 func (b *Broker) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	var req wire.SubmitRequest
-	if !b.submitOpen(w) || !decodeBody(w, r, int64(b.cfg.MaxPayload)*2+64<<10, &req) {
+	if !b.enterSubmit(w) {
+		return
+	}
+	defer b.submits.Done()
+	if !decodeBody(w, r, int64(b.cfg.MaxPayload)*2+64<<10, &req) {
 		return
 	}
 	res := b.submitJobs(r.Context(), []*wire.SubmitRequest{&req})[0]
@@ -145,7 +149,11 @@ func (b *Broker) handleSubmit(w http.ResponseWriter, r *http.Request) {
 // costs Redis one script call per shard instead of one per job.
 func (b *Broker) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
 	var batch wire.SubmitBatchRequest
-	if !b.submitOpen(w) || !decodeBody(w, r, maxSubmitBatchBytes, &batch) {
+	if !b.enterSubmit(w) {
+		return
+	}
+	defer b.submits.Done()
+	if !decodeBody(w, r, maxSubmitBatchBytes, &batch) {
 		return
 	}
 	if len(batch.Jobs) == 0 || len(batch.Jobs) > wire.MaxSubmitBatch {
@@ -167,12 +175,17 @@ const storeTimeout = 10 * time.Second
 // near it is sent on its own (the client does so).
 const maxSubmitBatchBytes = 64 << 20
 
-// submitOpen answers 503 while the broker is draining.
-func (b *Broker) submitOpen(w http.ResponseWriter) bool {
+// enterSubmit counts a submit in flight, which a stopping broker waits
+// for (it may reserve money and leave unsure reservations), or answers 503
+// while the broker is draining. The caller calls b.submits.Done.
+func (b *Broker) enterSubmit(w http.ResponseWriter) bool {
+	b.submitMu.RLock()
+	defer b.submitMu.RUnlock()
 	if b.draining.Load() {
 		writeErr(w, http.StatusServiceUnavailable, &wire.Error{Code: wire.CodeUnavailable, Message: "broker is shutting down", RetryAfterMs: 1000})
 		return false
 	}
+	b.submits.Add(1)
 	return true
 }
 
@@ -180,8 +193,6 @@ func (b *Broker) submitOpen(w http.ResponseWriter) bool {
 // valid ones are stored together (Store.SubmitMany), and one waiting
 // long-poll is woken per job stored.
 func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []wire.SubmitResult {
-	b.submits.Add(1)
-	defer b.submits.Done()
 	out := make([]wire.SubmitResult, len(reqs))
 	fail := func(i int, e *wire.Error) { out[i] = wire.SubmitResult{Error: e, Status: e.Status} }
 	ok := make([]*wire.SubmitRequest, 0, len(reqs))

@@ -36,6 +36,7 @@ type Broker struct {
 	unsure   unsureJobs     // reservations of jobs whose store failed ambiguously
 	resolved sync.WaitGroup // the unsure resolver, whose last pass Serve waits for
 	submits  sync.WaitGroup // submits in flight, which may add unsure reservations
+	submitMu sync.RWMutex   // orders enterSubmit's Add before drain's Wait
 	passes   int            // recoverer passes (the recoverer's goroutine only)
 }
 
@@ -185,21 +186,35 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	b.log.Info("broker listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
+		b.drain()
+		srv.Close()
+		b.submits.Wait()
 		return err
 	case <-ctx.Done():
 	}
-	b.draining.Store(true)
+	b.drain()
 	close(b.drainCh)
 	b.wakeLocal()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if err != nil {
+		srv.Close() // requests still running past the timeout: cut their connections
+	}
 	b.polls.Wait()
-	b.submits.Wait()
-	stop() // background loops end; the resolver makes its last pass
+	b.submits.Wait() // returns once the submits admitted before drain end
+	stop()           // background loops end; the resolver makes its last pass
 	b.resolved.Wait()
 	b.log.Info("broker stopped")
 	return err
+}
+
+// drain refuses new submits from now on: enterSubmit's Add happens before
+// it or not at all, so submits.Wait after it waits for every submit let in.
+func (b *Broker) drain() {
+	b.submitMu.Lock()
+	b.draining.Store(true)
+	b.submitMu.Unlock()
 }
 
 // checkRedisConfig warns when Redis allocates more for each job's event

@@ -100,10 +100,13 @@ func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 			_, err = m.Ledger.Settle(ctx, s)
 		}
 	}
-	if cost > 0 && reserved > 0 && (errors.Is(err, ledger.ErrNoReservation) || errors.Is(err, ledger.ErrJobClosed) ||
+	if cost > 0 && (errors.Is(err, ledger.ErrNoReservation) || errors.Is(err, ledger.ErrJobClosed) ||
 		errors.Is(err, ledger.ErrInsufficientBalance)) {
-		// Nothing left to charge from: the job's cost says so.
-		b.log.Warn("job ended without a reservation: not charged", "job", id, "user", user, "cost", cost, "err", err)
+		// Nothing to charge from (or a job from before billing was on,
+		// which reserved nothing): the job's cost says so.
+		if reserved > 0 {
+			b.log.Warn("job ended without a reservation: not charged", "job", id, "user", user, "cost", cost, "err", err)
+		}
 		cost, err = 0, nil
 	}
 	if err != nil && !errors.Is(err, ledger.ErrJobClosed) && !errors.Is(err, ledger.ErrNoReservation) {

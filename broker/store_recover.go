@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -127,13 +128,16 @@ func (s *Store) Dead(ctx context.Context, shard int) ([]string, error) {
 
 // reserved is the nanoTON a job reserved at submit (0 for an unbilled or
 // unknown job).
-func (s *Store) reserved(ctx context.Context, id string) int64 {
+func (s *Store) reserved(ctx context.Context, id string) (int64, error) {
 	shard, err := wire.ParseJobID(id)
 	if err != nil {
-		return 0
+		return 0, nil
 	}
-	n, _ := s.rdb.HGet(ctx, jobKey(shard, id), "rsv").Int64()
-	return n
+	n, err := s.rdb.HGet(ctx, jobKey(shard, id), "rsv").Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
 }
 
 // Get returns a job's status.

@@ -98,7 +98,8 @@ func (b *Broker) resolveUnsure(ctx context.Context) {
 			defer cancel()
 			far := b.cfg.Store.Clock.Now().Add(24 * time.Hour)
 			b.resolveUnsureAt(last, far)
-			for _, j := range b.unsure.take(far) {
+			// What failed was put back due after a backoff from far.
+			for _, j := range b.unsure.take(far.Add(2 * unsureMaxBackoff)) {
 				b.log.Error("reservation left held: its job may not exist", "job", j.id, "payer", j.payer, "err", j.err)
 			}
 			return

@@ -3,72 +3,18 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/cocoon-network/cocoon/broker/client"
 	"github.com/cocoon-network/cocoon/internal/testenv"
-	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/wire"
 	"github.com/redis/go-redis/v9"
 )
-
-// billed turns billing on for b with its ledger on rdb and a trial credit.
-func billed(t *testing.T, b *Broker, rdb redis.UniversalClient) *ledger.Ledger {
-	t.Helper()
-	prices, err := ledger.ParsePrices(model + "=1000/2000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ledger.New(rdb)
-	b.cfg.Money = &Money{Ledger: l, Prices: prices, Trial: 1_000_000_000}
-	return l
-}
-
-// reservedOf is user's reserved nanoTON.
-func reservedOf(t *testing.T, l *ledger.Ledger, user string) int64 {
-	t.Helper()
-	bal, err := l.Balance(context.Background(), user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bal.Reserved
-}
-
-// TestBusyRetryIsCharged: a job refused because its queue is full gives its
-// reservation back, and the submitter's retry with the same id, once the
-// queue has room, reserves again: the job is charged when it runs.
-func TestBusyRetryIsCharged(t *testing.T) {
-	b, srv, _ := submitBroker(t, Config{Store: StoreConfig{MaxQueue: 1}})
-	l := billed(t, b, b.cfg.Redis)
-	ctx := context.Background()
-	first, refused := job("u1"), job("u1")
-	if status, e := postJSONTo(srv.URL+"/v1/jobs", first, nil); status != http.StatusAccepted && status != http.StatusOK {
-		t.Fatalf("first job: %d %v", status, e)
-	}
-	one := reservedOf(t, l, "u1")
-	if status, e := postJSONTo(srv.URL+"/v1/jobs", refused, nil); status != http.StatusTooManyRequests || e.Code != wire.CodeBusy {
-		t.Fatalf("second job: %d %v, want busy", status, e)
-	}
-	if got := reservedOf(t, l, "u1"); got != one || one <= 0 {
-		t.Fatalf("reserved %d after the refusal, want the first job's %d", got, one)
-	}
-	if jobs, err := b.store.Lease(ctx, model, "w1", 1); err != nil || len(jobs) != 1 {
-		t.Fatalf("lease: %v %v", jobs, err)
-	}
-	if status, e := postJSONTo(srv.URL+"/v1/jobs", refused, nil); status != http.StatusAccepted && status != http.StatusOK {
-		t.Fatalf("retry: %d %v", status, e)
-	}
-	if got := reservedOf(t, l, "u1"); got != 2*one {
-		t.Fatalf("reserved %d after the retry, want %d: the retried job holds no reservation", got, 2*one)
-	}
-	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
-		t.Fatalf("ledger: %v\n%s", err, rep)
-	}
-}
 
 // TestUnsureSubmitKeepsOrUndoesReservation: when the job store does not
 // answer a submit, the job may have been queued. Real faults: a paused
@@ -169,64 +115,13 @@ func TestUnsureSubmitKeepsOrUndoesReservation(t *testing.T) {
 func TestStoppingBrokerResolvesUnsure(t *testing.T) {
 	b, _, _ := submitBroker(t, Config{})
 	l := billed(t, b, b.cfg.Redis)
-	ctx, cancel := context.WithCancel(context.Background())
 	never := job("u1")
-	_, payer, e := b.reserve(ctx, never)
-	if e != nil {
-		t.Fatal(e)
-	}
-	b.unsure.add(payer, never.ID, time.Now())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(ctx, ln) }()
-	cancel()
-	if err := <-served; err != nil {
+	reserveUnsure(t, b, never, time.Now())
+	if err := serveAndStop(t, b); err != nil {
 		t.Fatal(err)
 	}
 	if got, n := reservedOf(t, l, "u1"), b.unsure.len(); got != 0 || n != 0 {
 		t.Fatalf("after stop: reserved %d, %d unsure; want 0, 0", got, n)
-	}
-}
-
-// TestRequeueOfRefundedDeadJobRefused: a billed dead job, refunded by the
-// settler or about to be, is not requeued (it would run free); an unbilled
-// broker requeues it.
-func TestRequeueOfRefundedDeadJobRefused(t *testing.T) {
-	b, srv, _ := submitBroker(t, Config{Store: StoreConfig{MaxAttempts: 1}})
-	l := billed(t, b, b.cfg.Redis)
-	ctx := context.Background()
-	j := job("u1")
-	if status, e := postJSONTo(srv.URL+"/v1/jobs", j, nil); status != http.StatusAccepted && status != http.StatusOK {
-		t.Fatalf("submit: %d %v", status, e)
-	}
-	jobs, err := b.store.Lease(ctx, model, "w1", 1)
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("lease: %v %v", jobs, err)
-	}
-	if out, err := b.store.Fail(ctx, "w1", j.ID, jobs[0].Lease, "boom", true); err != nil || out != wire.StateDead {
-		t.Fatalf("fail: %q %v, want dead", out, err)
-	}
-	url := srv.URL + "/v1/admin/dead/" + j.ID + "/requeue"
-	// Before the settler refunds it, and after.
-	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusConflict || e == nil || e.Code != wire.CodeConflict {
-		t.Fatalf("requeue of a job about to be refunded: %d %v, want 409", status, e)
-	}
-	shard, _ := wire.ParseJobID(j.ID)
-	if err := b.settle(ctx, shard, j.ID); err != nil {
-		t.Fatal(err)
-	}
-	if got := reservedOf(t, l, "u1"); got != 0 {
-		t.Fatalf("reserved %d after the job died, want 0 (refunded)", got)
-	}
-	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusConflict || e == nil || e.Code != wire.CodeConflict {
-		t.Fatalf("requeue of a refunded job: %d %v, want 409", status, e)
-	}
-	b.cfg.Money = nil
-	if status, e := postJSONTo(url, struct{}{}, nil); status != http.StatusOK {
-		t.Fatalf("requeue without billing: %d %v", status, e)
 	}
 }
 
@@ -240,11 +135,7 @@ func TestResolverWaitsUnsureAfter(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	never := job("u1")
-	_, payer, e := b.reserve(ctx, never)
-	if e != nil {
-		t.Fatal(e)
-	}
-	b.unsure.add(payer, never.ID, clk.Now())
+	reserveUnsure(t, b, never, clk.Now())
 	go b.resolveUnsure(ctx)
 	clk.Add(unsureAfter - time.Second)
 	time.Sleep(1500 * time.Millisecond) // a tick or two: not due
@@ -261,113 +152,53 @@ func TestResolverWaitsUnsureAfter(t *testing.T) {
 	}
 }
 
-// TestSettlerChargesJobQueuedAfterUnreserve: the resolver undid a job's
-// reservation, then a retry whose duplicate reserve came just before the
-// undo queued it. When it ends the settler reserves it again and charges
-// it; without the balance to cover it the job's cost reads 0.
-func TestSettlerChargesJobQueuedAfterUnreserve(t *testing.T) {
-	b, _, _ := submitBroker(t, Config{})
-	l := billed(t, b, b.cfg.Redis)
-	ctx := context.Background()
-	// queuedUnreserved queues a job of user whose reservation is then
-	// undone; spend runs before the job ends.
-	queuedUnreserved := func(user string, spend func()) *wire.JobStatus {
-		t.Helper()
-		j := job(user)
-		rsv, payer, e := b.reserve(ctx, j)
-		if e != nil {
-			t.Fatal(e)
-		}
-		if o := b.store.SubmitMany(ctx, []*wire.SubmitRequest{j}, []int64{rsv})[0]; o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		if err := b.unreserve(ctx, payer, j.ID); err != nil {
-			t.Fatal(err)
-		}
-		spend()
-		jobs, err := b.store.Lease(ctx, model, "w1", 1)
-		if err != nil || len(jobs) != 1 {
-			t.Fatalf("lease: %v %v", jobs, err)
-		}
-		if err := b.store.Complete(ctx, "w1", &wire.Report{Job: j.ID, Lease: jobs[0].Lease, PromptTokens: 3, CompletionTokens: 4}); err != nil {
-			t.Fatal(err)
-		}
-		shard, _ := wire.ParseJobID(j.ID)
-		if err := b.settle(ctx, shard, j.ID); err != nil {
-			t.Fatalf("settle: %v", err)
-		}
-		st, err := b.store.Get(ctx, j.ID)
-		if err != nil || st.Cost == nil {
-			t.Fatalf("status %+v, %v: want a cost", st, err)
-		}
-		return st
+// TestStopWithStoreDownLogsHeldReservation: a broker that stops while the
+// job store cannot answer logs each reservation it leaves held, with the
+// job and the payer, and keeps the money reserved.
+func TestStopWithStoreDownLogsHeldReservation(t *testing.T) {
+	ledgerRedis := testenv.StartRedis(t, testenv.RedisOptions{})
+	jobRedis := testenv.StartRedis(t, testenv.RedisOptions{})
+	var logs testenv.LogBuffer
+	b, err := New(Config{Redis: jobRedis.Client(), Token: "t", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
 	}
-	st := queuedUnreserved("u1", func() {})
-	bal, _ := l.Balance(ctx, "u1")
-	if *st.Cost <= 0 || bal.Reserved != 0 || bal.Available != 1_000_000_000-*st.Cost {
-		t.Fatalf("cost %d, balance %+v: want charged", *st.Cost, bal)
+	l := billed(t, b, ledgerRedis.Client())
+	held := job("u1")
+	reserveUnsure(t, b, held, time.Now())
+	jobRedis.Kill()
+	serveAndStop(t, b)
+	want := "reservation left held: its job may not exist\" job=" + held.ID + " payer=u1"
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("log lacks %q:\n%s", want, logs.String())
 	}
-	// A user whose balance went elsewhere meanwhile: not charged.
-	st = queuedUnreserved("u2", func() {
-		bal, _ := l.Balance(ctx, "u2")
-		if _, err := l.Reserve(ctx, "u2", "other", bal.Available); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if *st.Cost != 0 {
-		t.Fatalf("cost %d without the balance, want 0", *st.Cost)
-	}
-	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
-		t.Fatalf("ledger: %v\n%s", err, rep)
+	if got := reservedOf(t, l, "u1"); got == 0 {
+		t.Fatal("the reservation was given back though the store could not say")
 	}
 }
 
-// TestAdminReservationsAndUnreserve: the admin API lists a user's
-// reservations with their jobs' states and gives back only the one whose
-// job the store does not have.
-func TestAdminReservationsAndUnreserve(t *testing.T) {
-	b, srv, _ := submitBroker(t, Config{})
-	l := billed(t, b, b.cfg.Redis)
-	ctx := context.Background()
-	queued, missing := job("u1"), job("u1")
-	if status, e := postJSONTo(srv.URL+"/v1/jobs", queued, nil); status != http.StatusAccepted && status != http.StatusOK {
-		t.Fatalf("submit: %d %v", status, e)
-	}
-	if _, _, e := b.reserve(ctx, missing); e != nil { // a submit that stopped before the store
+// reserveUnsure reserves j's money as a submit does and records it as a
+// submit the job store did not answer, at now.
+func reserveUnsure(t *testing.T, b *Broker, j *wire.SubmitRequest, now time.Time) {
+	t.Helper()
+	_, payer, e := b.reserve(context.Background(), j)
+	if e != nil {
 		t.Fatal(e)
 	}
-	c := client.New(srv.URL, "t")
-	res, err := c.Reservations(ctx, "u1")
-	if err != nil || len(res) != 2 {
-		t.Fatalf("reservations %+v, %v", res, err)
+	b.unsure.add(payer, j.ID, now)
+}
+
+// serveAndStop runs b.Serve on a free port and stops it at once: what a
+// broker does on its way down. It returns Serve's error.
+func serveAndStop(t *testing.T, b *Broker) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	states := map[string]string{}
-	for _, r := range res {
-		if r.Amount <= 0 {
-			t.Errorf("reservation %+v", r)
-		}
-		states[r.Job] = r.State
-	}
-	if states[queued.ID] != wire.StateQueued || states[missing.ID] != wire.ReservationMissing {
-		t.Fatalf("states %v", states)
-	}
-	var we *wire.Error
-	if _, err := c.Unreserve(ctx, "u1", queued.ID); !errors.As(err, &we) || we.Code != wire.CodeConflict {
-		t.Fatalf("unreserve of a queued job: %v, want a conflict", err)
-	}
-	before := reservedOf(t, l, "u1")
-	got, err := c.Unreserve(ctx, "u1", missing.ID)
-	if err != nil || got.Amount <= 0 || reservedOf(t, l, "u1") != before-got.Amount {
-		t.Fatalf("unreserve of a missing job: %+v %v; reserved %d before", got, err, before)
-	}
-	if _, err := c.Unreserve(ctx, "u1", missing.ID); !errors.As(err, &we) || we.Code != wire.CodeNotFound {
-		t.Fatalf("second unreserve: %v, want not found", err)
-	}
-	if res, _ := c.Reservations(ctx, "u1"); len(res) != 1 || res[0].Job != queued.ID {
-		t.Fatalf("left %+v, want the queued job's", res)
-	}
-	b.cfg.Money = nil
-	if _, err := c.Reservations(ctx, "u1"); !errors.As(err, &we) || we.Code != wire.CodeConflict {
-		t.Fatalf("billing off: %v", err)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ctx, ln) }()
+	cancel()
+	return <-served
 }

@@ -15,31 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/internal/teststack"
 	"github.com/cocoon-network/cocoon/submit"
 	"github.com/cocoon-network/cocoon/ton"
 	"github.com/cocoon-network/cocoon/wire"
 	"github.com/cocoon-network/cocoon/worker"
 )
-
-// lockedBuffer collects the logs of every component (they write
-// concurrently).
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // sessionTokens records the session tokens the broker issues to a worker
 // (from the join answers its HTTP client sees).
@@ -90,7 +72,7 @@ func randomHex(t *testing.T, n int) string {
 // the answer, the service token, the workers' session tokens and a wallet
 // seed logged the way code would log one.
 func TestLogsHoldNoSecretsNorContent(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	s := teststack.Start(t, teststack.Options{LogWriter: &logs, Prices: "tiny:latest=1000/2000", Trial: 1e9})
 	sessions := &sessionTokens{base: http.DefaultTransport.(*http.Transport).Clone()}
 	s.AddWorker(func(c *worker.Config) { c.HTTPClient = &http.Client{Transport: sessions} })

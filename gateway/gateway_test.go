@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,43 +33,25 @@ var detOpts = testenv.DetOptions()
 
 var gatewayDefaults = map[string]any{"num_thread": 1, "repeat_penalty": 1.3, "repeat_last_n": 32}
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	stack  *teststack.Stack
 	worker *teststack.Worker
 	keys   *apikey.Store
 	url    string // gateway base URL, .../v1
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 }
 
 // startGateway serves a gateway on a free port until the test ends.
-func startGateway(t *testing.T, cfg gateway.Config) (url string, logs *syncBuffer) {
+func startGateway(t *testing.T, cfg gateway.Config) (url string, logs *testenv.LogBuffer) {
 	url, logs, _ = serveGateway(t, cfg)
 	return url, logs
 }
 
 // serveGateway also returns stop, which shuts the gateway down (draining)
 // and waits for Serve to return.
-func serveGateway(t *testing.T, cfg gateway.Config) (url string, logs *syncBuffer, stop func()) {
+func serveGateway(t *testing.T, cfg gateway.Config) (url string, logs *testenv.LogBuffer, stop func()) {
 	t.Helper()
-	logs = &syncBuffer{}
+	logs = &testenv.LogBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := gateway.New(cfg)
 	if err != nil {

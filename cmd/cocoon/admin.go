@@ -198,7 +198,7 @@ func adminUser(ctx context.Context, c *client.Client, w io.Writer, user string) 
 	}
 	if bal.Reserved > 0 {
 		if err := adminReservations(ctx, c, w, user); err != nil {
-			return err
+			fmt.Fprintf(w, "\nreservations: not listed (%v)\n", describe(err))
 		}
 	}
 	fmt.Fprintf(w, "\nrecent charges (%d)\n", len(acct.Charges))
@@ -241,7 +241,7 @@ func adminReservations(ctx context.Context, c *client.Client, w io.Writer, user 
 		return err
 	}
 	if missing > 0 {
-		fmt.Fprintf(w, "%d held by jobs the broker does not have; give one back with: cocoon admin unreserve %s JOB\n", missing, user)
+		fmt.Fprintf(w, "%d held by jobs the broker does not have; if still so in a minute (a submit in flight reserves\nbefore it queues), give one back with: cocoon admin unreserve %s JOB\n", missing, user)
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func TestAdminUserListsReservations(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"reservations (2)", "3-a  0.001", "streaming", "3-b  0.002", "missing",
-		"1 held by jobs the broker does not have; give one back with: cocoon admin unreserve tg:7 JOB"} {
+		"1 held by jobs the broker does not have", "give one back with: cocoon admin unreserve tg:7 JOB"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
