@@ -73,11 +73,11 @@ func (b *Broker) jobState(r *http.Request, id string) (string, error) {
 }
 
 // handleUnreserve gives back the reservation of a job the store does not
-// have (left held by a broker that stopped before it could tell). A job the
-// store has keeps it: it is settled when the job ends. A submit in flight
-// reserves before it queues, so its job is missing for a moment; if an
-// operator undoes that reservation, the settler reserves the job again
-// when it ends.
+// have and no intent will resolve (lost with Redis's last writes, or from
+// before intents). A job the store has keeps it: it is settled when the job
+// ends. A submit in flight reserves before it queues, so its job is
+// missing for a moment; if an operator undoes that reservation, the
+// settler reserves the job again when it ends.
 func (b *Broker) handleUnreserve(w http.ResponseWriter, r *http.Request) {
 	payer, ok := b.payerOf(w, r)
 	if !ok {

@@ -176,7 +176,7 @@ const storeTimeout = 10 * time.Second
 const maxSubmitBatchBytes = 64 << 20
 
 // enterSubmit counts a submit in flight, which a stopping broker waits
-// for (it may reserve money and leave unsure reservations), or answers 503
+// for (it may have reserved money), or answers 503
 // while the broker is draining. The caller calls b.submits.Done.
 func (b *Broker) enterSubmit(w http.ResponseWriter) bool {
 	b.submitMu.RLock()
@@ -216,7 +216,8 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		ok, at, reserved, payers = append(ok, req), append(at, i), append(reserved, rsv), append(payers, payer)
 	}
 	// Once money is reserved, a client that hangs up must not cut the
-	// store short: its job would be queued or not, and the broker unsure.
+	// store short: its job would be queued or not, and the broker unsure
+	// (the intent would stay for the reconciler).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	type wakeup struct {
@@ -230,12 +231,11 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		switch {
 		case reserved[k] == 0:
 		case errors.Is(o.Err, ErrBusy): // not queued: the retry with this id reserves again
-			if err := b.unreserve(ctx, payers[k], req.ID); err != nil {
-				b.log.Warn("unreserve a refused job; resolved later", "job", req.ID, "err", err)
-				b.unsure.add(payers[k], req.ID, b.cfg.Store.Clock.Now())
+			if err := b.unreserve(ctx, payers[k], req); err != nil {
+				b.log.Warn("unreserve a refused job; the reconciler will", "job", req.ID, "err", err)
 			}
-		case o.Err != nil: // perhaps queued: the reservation is kept until the store can tell
-			b.unsure.add(payers[k], req.ID, b.cfg.Store.Clock.Now())
+			// Any other error: perhaps queued. The submit's intent stays and
+			// the reconciler resolves it once the store can tell.
 		}
 		switch {
 		case errors.Is(o.Err, ErrBusy):

@@ -51,16 +51,25 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, s
 			return 0, "", b.moneyErr("trial credit", err)
 		}
 	}
+	// The intent first: a reservation whose job is never stored (a crash,
+	// a lost reply) is then found and given back (intents.go).
+	shard := wire.ShardOf(req.Model)
+	if err := b.store.intend(ctx, shard, req.ID, payer); err != nil {
+		return 0, "", b.moneyErr("reserve", err)
+	}
 	if _, err := m.Ledger.Reserve(ctx, payer, req.ID, amount); err != nil {
 		var ie *ledger.InsufficientBalanceError
 		if errors.As(err, &ie) {
+			// Nothing reserved; an intent left behind is dropped by the
+			// reconciler, finding no reservation.
+			_ = b.store.dropIntent(ctx, shard, req.ID)
 			return 0, "", &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
 				Message: fmt.Sprintf("balance %s TON does not cover this request (up to %s TON); top up first",
 					ledger.FormatTON(ie.Balance), ledger.FormatTON(ie.Needed))}
 		}
-		// The reservation may have been made (a lost reply): the resolver
-		// undoes it unless the job gets queued (a retry with this id).
-		b.unsure.add(payer, req.ID, b.cfg.Store.Clock.Now())
+		// The reservation may have been made (a lost reply): the intent
+		// stays, and the reconciler undoes it unless the job gets queued
+		// (a retry with this id).
 		return 0, "", b.moneyErr("reserve", err)
 	}
 	return amount, payer, nil

@@ -73,8 +73,8 @@ func TestBusyRetryIsCharged(t *testing.T) {
 	if status, e := postJSONTo(srv.URL+"/v1/jobs", refused, nil); status != http.StatusTooManyRequests || e.Code != wire.CodeBusy {
 		t.Fatalf("second job: %d %v, want busy", status, e)
 	}
-	if got := reservedOf(t, l, "u1"); got != one || one <= 0 {
-		t.Fatalf("reserved %d after the refusal, want the first job's %d", got, one)
+	if got := reservedOf(t, l, "u1"); got != one || one <= 0 || intentOf(t, b, refused) != "" {
+		t.Fatalf("reserved %d after the refusal, want the first job's %d; intent %q", got, one, intentOf(t, b, refused))
 	}
 	if jobs, err := b.store.Lease(ctx, model, "w1", 1); err != nil || len(jobs) != 1 {
 		t.Fatalf("lease: %v %v", jobs, err)
@@ -90,7 +90,7 @@ func TestBusyRetryIsCharged(t *testing.T) {
 	}
 }
 
-// TestSettlerChargesJobQueuedAfterUnreserve: the resolver undid a job's
+// TestSettlerChargesJobQueuedAfterUnreserve: the reconciler undid a job's
 // reservation, then a retry whose duplicate reserve came just before the
 // undo queued it. When it ends the settler reserves it again and charges
 // it; without the balance to cover it the job's cost reads 0.
@@ -110,7 +110,7 @@ func TestSettlerChargesJobQueuedAfterUnreserve(t *testing.T) {
 		if o := b.store.SubmitMany(ctx, []*wire.SubmitRequest{j}, []int64{rsv})[0]; o.Err != nil {
 			t.Fatal(o.Err)
 		}
-		if err := b.unreserve(ctx, payer, j.ID); err != nil {
+		if err := b.unreserve(ctx, payer, j); err != nil {
 			t.Fatal(err)
 		}
 		spend()

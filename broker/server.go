@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/trust"
+	"github.com/cocoon-network/cocoon/wire"
 )
 
 // notifyChannel is the pub/sub channel submits announce their model on, so
@@ -33,11 +34,11 @@ type Broker struct {
 	draining atomic.Bool
 	drainCh  chan struct{}
 	polls    sync.WaitGroup
-	unsure   unsureJobs     // reservations of jobs whose store failed ambiguously
-	resolved sync.WaitGroup // the unsure resolver, whose last pass Serve waits for
-	submits  sync.WaitGroup // submits in flight, which may add unsure reservations
+	submits  sync.WaitGroup // submits in flight, which a stopping broker lets finish
 	submitMu sync.RWMutex   // orders enterSubmit's Add before drain's Wait
 	passes   int            // recoverer passes (the recoverer's goroutine only)
+
+	intentCursor [wire.NumShards]uint64 // each shard's HSCAN cursor (the recoverer's goroutine only)
 }
 
 // New validates cfg and returns a Broker.
@@ -132,8 +133,6 @@ func (b *Broker) Start(ctx context.Context) {
 	go b.listen(ctx)
 	go b.settler(ctx)
 	go b.resealer(ctx)
-	b.resolved.Add(1)
-	go func() { defer b.resolved.Done(); b.resolveUnsure(ctx) }()
 	if m := b.cfg.Money; m != nil {
 		agg := m.Ledger.NewAggregator(ledger.AggregatorConfig{Logger: b.log})
 		agg.Start(ctx)
@@ -178,7 +177,7 @@ func (b *Broker) Run(ctx context.Context) error {
 // Serve is Run on an existing listener.
 func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stop(); b.resolved.Wait() }() // also when Serve fails
+	defer stop()
 	b.Start(bg)
 	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -203,8 +202,6 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	b.polls.Wait()
 	b.submits.Wait() // returns once the submits admitted before drain end
-	stop()           // background loops end; the resolver makes its last pass
-	b.resolved.Wait()
 	b.log.Info("broker stopped")
 	return err
 }

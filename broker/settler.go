@@ -95,7 +95,7 @@ func (b *Broker) settle(ctx context.Context, shard int, id string) error {
 	if cost > 0 && reserved > 0 && errors.Is(err, ledger.ErrNoReservation) {
 		// Its reservation was undone as never queued, and then a retry with
 		// its id, whose duplicate reserve came just before, queued it
-		// (unsure.go): the job ran, so it reserves again and is charged.
+		// (intents.go): the job ran, so it reserves again and is charged.
 		if _, err = m.Ledger.Reserve(ctx, user, id, reserved); err == nil {
 			_, err = m.Ledger.Settle(ctx, s)
 		}

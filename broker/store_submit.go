@@ -37,10 +37,14 @@ local uqs = {} -- model -> user -> queue key: built once per call
 local jkp = prefix .. 'job:'
 for i = 0, (#ARGV - 2) / 5 - 1 do
   local a = 2 + i * 5
-  local id, model, user = ARGV[a+1], ARGV[a+2], ARGV[a+3]
+  local id, model, user, x = ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+5]
   local jk = jkp .. id
+  -- a billed job (x starts with its reservation, not 0) stored, or stored
+  -- before: its submit's intent is done (a refused one keeps it)
+  local billed = x ~= '' and string.byte(x, 1) ~= 48
   if call('EXISTS', jk) == 1 then
     out[i+1] = '0 0'
+    if billed then call('HDEL', prefix .. 'intents', id) end
   else
     local byUser = uqs[model]
     if not byUser then
@@ -53,7 +57,7 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
       out[i+1] = '-1 ' .. depth[model]
     else
       depth[model], added[model] = depth[model] + 1, added[model] + 1
-      local x = ARGV[a+5]
+      if billed then call('HDEL', prefix .. 'intents', id) end
       if x == '' then -- the usual jobs: no table to build
         call('HSET', jk, 'state', 'queued', 'model', model, 'user', user, 'p', ARGV[a+4])
       elseif not string.find(x, ' ', 1, true) then -- a reservation only

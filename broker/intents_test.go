@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cocoon-network/cocoon/internal/testenv"
+	"github.com/cocoon-network/cocoon/wire"
+	"github.com/redis/go-redis/v9"
+)
+
+// intentOf is job j's submit intent ("" when none).
+func intentOf(t *testing.T, b *Broker, j *wire.SubmitRequest) string {
+	t.Helper()
+	v, err := b.cfg.Redis.HGet(context.Background(), intentsKey(wire.ShardOf(j.Model)), j.ID).Result()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// pauseAfterReserve pauses a Redis server once a ledger client has run
+// the reserve script of job id: the moment between a submit's reservation
+// and its job's store.
+type pauseAfterReserve struct {
+	id    string
+	redis *testenv.Redis
+	armed atomic.Bool
+}
+
+func (h *pauseAfterReserve) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *pauseAfterReserve) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *pauseAfterReserve) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		for _, a := range cmd.Args() {
+			if s, ok := a.(string); ok && s == "reserve:"+h.id && h.armed.CompareAndSwap(true, false) {
+				h.redis.Pause()
+			}
+		}
+		return err
+	}
+}
+
+// TestLostSubmitReplyKeepsReservation: the job store's Redis stalls right
+// after a submit reserved its money, so the broker times out on a submit
+// script that Redis then runs: the job is queued, the client got a 503.
+// The reservation is kept (a release here let the job run unbilled) and
+// the reconciler, finding the job, leaves it to be settled.
+func TestLostSubmitReplyKeepsReservation(t *testing.T) {
+	ledgerRedis := testenv.StartRedis(t, testenv.RedisOptions{})
+	jobRedis := testenv.StartRedis(t, testenv.RedisOptions{})
+	// A read timeout of 1 s makes the stalled submit fail; every other
+	// call answers in well under that.
+	rdb := redis.NewClient(&redis.Options{Addr: jobRedis.Addr, ReadTimeout: time.Second, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	b, err := New(Config{Redis: rdb, Token: "t", AllowInsecure: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerClient := ledgerRedis.Client()
+	l := billed(t, b, ledgerClient)
+	ctx := context.Background()
+	if _, err := b.reg.add(ctx, &WorkerInfo{ID: "w1", Evidence: wire.EvidenceInsecureDev,
+		Models: []wire.ModelDigest{{Name: model, Digest: "d"}}, MaxJobs: 4}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b.Handler())
+	t.Cleanup(srv.Close)
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", job("u1"), nil); s != http.StatusAccepted { // loads the scripts
+		t.Fatalf("warm-up submit: %d %v", s, e)
+	}
+	one := reservedOf(t, l, "u1")
+
+	lost := job("u1")
+	hook := &pauseAfterReserve{id: lost.ID, redis: jobRedis}
+	hook.armed.Store(true)
+	ledgerClient.AddHook(hook)
+	s, _ := postJSONTo(srv.URL+"/v1/jobs", lost, nil)
+	jobRedis.Resume()
+	if s != http.StatusServiceUnavailable || hook.armed.Load() {
+		t.Fatalf("submit to a stalled store: %d (paused: %v), want 503", s, !hook.armed.Load())
+	}
+	if got := reservedOf(t, l, "u1"); got != 2*one {
+		t.Fatalf("after the lost reply: reserved %d, want %d", got, 2*one)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, err := b.store.Get(ctx, lost.ID); err != nil; _, err = b.store.Get(ctx, lost.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled server never queued the job: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := intentOf(t, b, lost); v != "" {
+		t.Fatalf("intent %q left after the script stored the job", v)
+	}
+	b.reconcileIntents(ctx, wire.ShardOf(model), time.Now().Add(time.Minute))
+	if got := reservedOf(t, l, "u1"); got != 2*one {
+		t.Fatalf("after reconciling: reserved %d, want %d (the queued job keeps its reservation)", got, 2*one)
+	}
+
+	// A store that cannot take the intent: nothing is reserved.
+	jobRedis.Kill()
+	if s, _ := postJSONTo(srv.URL+"/v1/jobs", job("u1"), nil); s != http.StatusServiceUnavailable {
+		t.Fatalf("submit to a dead store: %d, want 503", s)
+	}
+	if got := reservedOf(t, l, "u1"); got != 2*one {
+		t.Fatalf("reserved %d after a submit to a dead store, want %d", got, 2*one)
+	}
+}
+
+// TestCrashedSubmitReconciledByAnotherBroker: a broker reserves a job's
+// money and dies before storing it. Another broker's recoverer finds the
+// intent once intentGrace has passed, by its clock, and gives the
+// reservation back; the job's retry with the same id reserves again.
+func TestCrashedSubmitReconciledByAnotherBroker(t *testing.T) {
+	crashed, srv, _ := submitBroker(t, Config{})
+	l := billed(t, crashed, crashed.cfg.Redis)
+	ctx := context.Background()
+	j := job("u1")
+	if _, _, e := crashed.reserve(ctx, j); e != nil { // and no store: the crash
+		t.Fatal(e)
+	}
+	held := reservedOf(t, l, "u1")
+	if held <= 0 || !strings.HasSuffix(intentOf(t, crashed, j), "|u1") {
+		t.Fatalf("reserved %d, intent %q", held, intentOf(t, crashed, j))
+	}
+
+	clk := &fakeClock{t: time.Now()}
+	other, err := New(Config{Redis: crashed.cfg.Redis, Token: "t", Logger: quietLogger(),
+		Store: StoreConfig{Clock: clk}, RecoverEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.cfg.Money = crashed.cfg.Money
+	octx, stop := context.WithCancel(ctx)
+	defer stop()
+	other.Start(octx)
+	time.Sleep(300 * time.Millisecond) // 60 passes: 3 reconciliations, before the grace
+	if got := reservedOf(t, l, "u1"); got != held {
+		t.Fatalf("reconciled before intentGrace: reserved %d, want %d", got, held)
+	}
+	clk.Add(intentGrace)
+	deadline := time.Now().Add(5 * time.Second)
+	for reservedOf(t, l, "u1") != 0 || intentOf(t, crashed, j) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("not reconciled: reserved %d, intent %q", reservedOf(t, l, "u1"), intentOf(t, crashed, j))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", j, nil); s != http.StatusAccepted {
+		t.Fatalf("retry: %d %v", s, e)
+	}
+	if got := reservedOf(t, l, "u1"); got != held {
+		t.Fatalf("reserved %d after the retry, want %d", got, held)
+	}
+	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
+		t.Fatalf("ledger: %v\n%s", err, rep)
+	}
+}
