@@ -168,8 +168,14 @@ func (b *Broker) handleSubmitBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // storeTimeout bounds storing a submit's jobs once their money is
-// reserved, whatever the client does meanwhile.
-const storeTimeout = 10 * time.Second
+// reserved, whatever the client does meanwhile; reserveBudget bounds the
+// reserving of a batch's jobs before that. Together they stay below
+// intentGrace: a submit's intent is not taken for one left behind while
+// its submit is still running.
+const (
+	storeTimeout  = 10 * time.Second
+	reserveBudget = 10 * time.Second
+)
 
 // maxSubmitBatchBytes bounds a batch body; a job whose payload alone comes
 // near it is sent on its own (the client does so).
@@ -199,6 +205,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	at := make([]int, 0, len(reqs))
 	reserved := make([]int64, 0, len(reqs))
 	payers := make([]string, 0, len(reqs))
+	start := time.Now()
 	for i, req := range reqs {
 		if e := b.validateSubmit(req); e != nil {
 			fail(i, e)
@@ -206,6 +213,13 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		}
 		if ctx.Err() != nil { // the client left: reserve nothing more
 			fail(i, &wire.Error{Code: wire.CodeUnavailable, Status: http.StatusServiceUnavailable, Message: "request cancelled"})
+			continue
+		}
+		if b.cfg.Money != nil && time.Since(start) > reserveBudget {
+			// A slow ledger: the batch's first intents must not age past
+			// intentGrace before their jobs are stored.
+			fail(i, &wire.Error{Code: wire.CodeUnavailable, Status: http.StatusServiceUnavailable, RetryAfterMs: 1000,
+				Message: "billing is slow: this job was not reserved; submit it again"})
 			continue
 		}
 		rsv, payer, e := b.reserve(ctx, req)

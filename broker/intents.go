@@ -12,10 +12,12 @@ import (
 )
 
 // intentGrace is how old a billed submit's intent must be before the
-// reconciler asks whether its job was queued: past the store's own bound
-// (storeTimeout) and a submitter's retries with the same id (the submit
-// package retries at once), which find the reservation held.
-const intentGrace = 30 * time.Second
+// reconciler asks whether its job was queued: past the longest a submit
+// runs after writing it (reserveBudget + storeTimeout) and a submitter's
+// retries with the same id (the submit package retries at once), which
+// find the reservation held. It leaves room for one reserve call begun
+// just inside reserveBudget and running into its client's timeouts.
+const intentGrace = time.Minute
 
 // A billed submit writes an intent (job id -> "ms|payer", in the job's
 // shard) before it reserves the job's money, and the submit script deletes
