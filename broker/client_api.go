@@ -204,7 +204,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	ok := make([]*wire.SubmitRequest, 0, len(reqs))
 	at := make([]int, 0, len(reqs))
 	reserved := make([]int64, 0, len(reqs))
-	payers := make([]string, 0, len(reqs))
+	rsvs := make([]reservation, 0, len(reqs))
 	start := time.Now()
 	for i, req := range reqs {
 		if e := b.validateSubmit(req); e != nil {
@@ -222,16 +222,16 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 				Message: "billing is slow: this job was not reserved; submit it again"})
 			continue
 		}
-		rsv, payer, e := b.reserve(ctx, req)
+		rsv, e := b.reserve(ctx, req)
 		if e != nil {
 			fail(i, e)
 			continue
 		}
-		ok, at, reserved, payers = append(ok, req), append(at, i), append(reserved, rsv), append(payers, payer)
+		ok, at, reserved, rsvs = append(ok, req), append(at, i), append(reserved, rsv.amount), append(rsvs, rsv)
 	}
 	// Once money is reserved, a client that hangs up must not cut the
-	// store short: its job would be queued or not, and the broker unsure
-	// (the intent would stay for the reconciler).
+	// store short: whether its job was queued would be unknown until the
+	// reconciler resolved its intent.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	type wakeup struct {
@@ -244,8 +244,8 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		req, i := ok[k], at[k]
 		switch {
 		case reserved[k] == 0:
-		case errors.Is(o.Err, ErrBusy): // not queued: the retry with this id reserves again
-			if err := b.unreserve(ctx, payers[k], req); err != nil {
+		case errors.Is(o.Err, ErrBusy), errors.Is(o.Err, ErrOtherUsersJob): // not queued: a retry reserves again
+			if err := b.unreserve(ctx, rsvs[k].payer, rsvs[k].intent, req); err != nil {
 				b.log.Warn("unreserve a refused job; the reconciler will", "job", req.ID, "err", err)
 			}
 			// Any other error: perhaps queued. The submit's intent stays and
@@ -255,6 +255,9 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		case errors.Is(o.Err, ErrBusy):
 			fail(i, &wire.Error{Code: wire.CodeBusy, RetryAfterMs: 2000, Status: http.StatusTooManyRequests,
 				Message: fmt.Sprintf("the %s queue is full (%d waiting); retry later", req.Model, o.Position)})
+		case errors.Is(o.Err, ErrOtherUsersJob):
+			fail(i, &wire.Error{Code: wire.CodeConflict, Field: "id", Status: http.StatusConflict,
+				Message: "this job id is another user's job; submit with a new id"})
 		case o.Err != nil:
 			fail(i, b.internalErr("submit", o.Err))
 			maybe[req.Model] = true

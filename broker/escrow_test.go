@@ -54,11 +54,11 @@ func TestEscrowRegistrationAndClosingRefusesCredit(t *testing.T) {
 	}
 	ctx := context.Background()
 	req := &wire.SubmitRequest{ID: wire.NewJobID(model), Model: model, User: "tg:closing", MaxTokens: 8, PromptBytes: 10, Payload: []byte("x")}
-	if _, _, e := b.reserve(ctx, req); e == nil || e.Code != wire.CodeInsufficient {
+	if _, e := b.reserve(ctx, req); e == nil || e.Code != wire.CodeInsufficient {
 		t.Fatalf("closing escrow: %v, want refused", e)
 	}
 	req.User = "tg:open"
-	if _, _, e := b.reserve(ctx, req); e != nil {
+	if _, e := b.reserve(ctx, req); e != nil {
 		t.Fatalf("open user: %v", e)
 	}
 }

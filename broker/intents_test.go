@@ -101,10 +101,6 @@ func TestLostSubmitReplyKeepsReservation(t *testing.T) {
 	if v := intentOf(t, b, lost); v != "" {
 		t.Fatalf("intent %q left after the script stored the job", v)
 	}
-	b.reconcileIntents(ctx, wire.ShardOf(model), time.Now().Add(time.Minute))
-	if got := reservedOf(t, l, "u1"); got != 2*one {
-		t.Fatalf("after reconciling: reserved %d, want %d (the queued job keeps its reservation)", got, 2*one)
-	}
 
 	// A store that cannot take the intent: nothing is reserved.
 	jobRedis.Kill()
@@ -125,11 +121,11 @@ func TestCrashedSubmitReconciledByAnotherBroker(t *testing.T) {
 	l := billed(t, crashed, crashed.cfg.Redis)
 	ctx := context.Background()
 	j := job("u1")
-	if _, _, e := crashed.reserve(ctx, j); e != nil { // and no store: the crash
+	if _, e := crashed.reserve(ctx, j); e != nil { // and no store: the crash
 		t.Fatal(e)
 	}
 	held := reservedOf(t, l, "u1")
-	if held <= 0 || !strings.HasSuffix(intentOf(t, crashed, j), "|u1") {
+	if held <= 0 || !strings.Contains(intentOf(t, crashed, j), "|u1|") {
 		t.Fatalf("reserved %d, intent %q", held, intentOf(t, crashed, j))
 	}
 
@@ -143,7 +139,7 @@ func TestCrashedSubmitReconciledByAnotherBroker(t *testing.T) {
 	octx, stop := context.WithCancel(ctx)
 	defer stop()
 	other.Start(octx)
-	time.Sleep(300 * time.Millisecond) // 60 passes: 3 reconciliations, before the grace
+	time.Sleep(300 * time.Millisecond) // 3 looks (every 20 passes of 5 ms), before the grace
 	if got := reservedOf(t, l, "u1"); got != held {
 		t.Fatalf("reconciled before intentGrace: reserved %d, want %d", got, held)
 	}
@@ -163,5 +159,89 @@ func TestCrashedSubmitReconciledByAnotherBroker(t *testing.T) {
 	}
 	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
 		t.Fatalf("ledger: %v\n%s", err, rep)
+	}
+}
+
+// TestReconcilerResolvesByTheStore: old intents are resolved by what the
+// job store has: a queued job keeps its reservation, a missing one has it
+// given back; an intent changed since it was read (a retry's, another
+// broker's claim) is left alone; every resolved intent is deleted.
+func TestReconcilerResolvesByTheStore(t *testing.T) {
+	b, _, _ := submitBroker(t, Config{})
+	l := billed(t, b, b.cfg.Redis)
+	ctx := context.Background()
+	shard := wire.ShardOf(model)
+	queued, missing, changed := job("u1"), job("u1"), job("u1")
+	var rsv reservation
+	for _, j := range []*wire.SubmitRequest{queued, missing, changed} {
+		var e *wire.Error
+		if rsv, e = b.reserve(ctx, j); e != nil {
+			t.Fatal(e)
+		}
+	}
+	one := rsv.amount
+	// queued: stored, and its intent written again as if the script's
+	// delete had been lost.
+	if o := b.store.SubmitMany(ctx, []*wire.SubmitRequest{queued}, []int64{one})[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	if _, err := b.store.intend(ctx, shard, queued.ID, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(intentGrace + time.Second)
+	if err := b.reconcileIntent(ctx, shard, changed.ID, "1|u1|stale", later); err != nil {
+		t.Fatal(err)
+	}
+	if got := reservedOf(t, l, "u1"); got != 3*one || intentOf(t, b, changed) == "" {
+		t.Fatalf("an intent changed since it was read was resolved: reserved %d, intent %q", got, intentOf(t, b, changed))
+	}
+	if err := b.reconcileIntents(ctx, shard, time.Now()); err != nil || reservedOf(t, l, "u1") != 3*one {
+		t.Fatalf("resolved before intentGrace: %v, reserved %d", err, reservedOf(t, l, "u1"))
+	}
+	if err := b.reconcileIntents(ctx, shard, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := reservedOf(t, l, "u1"); got != one {
+		t.Fatalf("reserved %d, want the queued job's %d", got, one)
+	}
+	for _, j := range []*wire.SubmitRequest{queued, missing, changed} {
+		if v := intentOf(t, b, j); v != "" {
+			t.Errorf("intent %q of %s left", v, j.ID)
+		}
+	}
+	if rep, err := l.Check(ctx); err != nil || !rep.OK() {
+		t.Fatalf("ledger: %v\n%s", err, rep)
+	}
+}
+
+// TestSubmitRefusedLeavesNoIntent: a submit refused for the balance, or
+// for a job id that is another user's job, holds no money and leaves no
+// intent; the job's owner is untouched.
+func TestSubmitRefusedLeavesNoIntent(t *testing.T) {
+	b, srv, _ := submitBroker(t, Config{})
+	l := billed(t, b, b.cfg.Redis)
+	ctx := context.Background()
+	mine := job("u1")
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", mine, nil); s != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", s, e)
+	}
+	theirs := *mine
+	theirs.User = "u2"
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", &theirs, nil); s != http.StatusConflict || e.Field != "id" {
+		t.Fatalf("another user's job id: %d %v, want 409", s, e)
+	}
+	if got := reservedOf(t, l, "u2"); got != 0 || intentOf(t, b, &theirs) != "" {
+		t.Fatalf("u2 holds %d, intent %q", got, intentOf(t, b, &theirs))
+	}
+	if st, err := b.store.Get(ctx, mine.ID); err != nil || st.User != "u1" || reservedOf(t, l, "u1") == 0 {
+		t.Fatalf("the owner's job %+v %v", st, err)
+	}
+	b.cfg.Money.Trial = 0
+	broke := job("u3")
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", broke, nil); s != http.StatusPaymentRequired {
+		t.Fatalf("no balance: %d %v, want 402", s, e)
+	}
+	if v := intentOf(t, b, broke); v != "" {
+		t.Fatalf("intent %q left by a refused submit", v)
 	}
 }

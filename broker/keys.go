@@ -19,7 +19,7 @@ import "strconv"
 //	cocoon:{s<N>}:done                 list   done jobs as (ms, id) pairs in completion order; purged after the retention
 //	cocoon:{s<N>}:finished             zset   done job id -> ms, as brokers before the done list wrote it (drained by the purge)
 //	cocoon:{s<N>}:settle               list   ended billed jobs the settler has not billed yet
-//	cocoon:{s<N>}:intents              hash   job id -> "ms|payer": a billed submit between its reservation and its job's store (deleted by the submit script; the reconciler gives back the reservation of one left behind)
+//	cocoon:{s<N>}:intents              hash   job id -> "ms|payer|nonce": a billed submit's intent, written before it reserves, deleted when its job is stored (the submit script), refused or resolved (compare-and-set; see intents.go)
 //	cocoon:{s<N>}:urun:<model>         hash   user -> running jobs of the model (per-user cap; counts back at 0 are deleted by the purge pass)
 //	cocoon:{reg}:workers               hash   worker id -> registration (JSON; written at a join)
 //	cocoon:{reg}:status                hash   worker id -> status (JSON: seen, running, draining, loaded; every heartbeat)

@@ -21,58 +21,65 @@ type Money struct {
 	Trial        int64         // nanoTON credited once to each new user (COCOON_TRIAL_CREDIT_NANOTON)
 }
 
+// reservation is what reserve did for one job.
+type reservation struct {
+	amount int64  // nanoTON reserved (0: billing is off)
+	payer  string // the account that pays
+	intent string // the submit's intent value (intents.go)
+}
+
 // reserve grants the trial credit on a user's first job and reserves the
-// job's maximum cost. It returns the reserved amount (0 when billing is off)
-// and the account that pays it.
-func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (int64, string, *wire.Error) {
+// job's maximum cost, after writing the submit's intent.
+func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (reservation, *wire.Error) {
 	m := b.cfg.Money
 	if m == nil {
-		return 0, "", nil
+		return reservation{}, nil
 	}
 	price, err := m.Prices.Lookup(req.Model)
 	if err != nil {
-		return 0, "", &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound,
+		return reservation{}, &wire.Error{Code: wire.CodeUnknownModel, Field: "model", Status: http.StatusNotFound,
 			Message: fmt.Sprintf("model %q has no price (COCOON_PRICES)", req.Model)}
 	}
 	amount, err := price.ReserveAmount(int64(req.PromptBytes), int64(req.MaxTokens), int64(maxCoef(req)))
 	if err != nil {
-		return 0, "", &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
+		return reservation{}, &wire.Error{Code: wire.CodeBadRequest, Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	payer, err := b.payer(ctx, req.User)
 	if err != nil {
-		return 0, "", b.moneyErr("payer", err)
+		return reservation{}, b.moneyErr("payer", err)
 	}
 	if b.cfg.Escrows != nil && b.cfg.Escrows.Closing(ctx, payer) {
-		return 0, "", &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
+		return reservation{}, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
 			Message: "your escrow is closing: no new credit until it is withdrawn"}
 	}
 	if m.Trial > 0 {
 		if _, err := m.Ledger.GrantTrial(ctx, payer, m.Trial); err != nil {
-			return 0, "", b.moneyErr("trial credit", err)
+			return reservation{}, b.moneyErr("trial credit", err)
 		}
 	}
 	// The intent first: a reservation whose job is never stored (a crash,
 	// a lost reply) is then found and given back (intents.go).
 	shard := wire.ShardOf(req.Model)
-	if err := b.store.intend(ctx, shard, req.ID, payer); err != nil {
-		return 0, "", b.moneyErr("reserve", err)
+	intent, err := b.store.intend(ctx, shard, req.ID, payer)
+	if err != nil {
+		return reservation{}, b.internalErr("submit intent", err)
 	}
 	if _, err := m.Ledger.Reserve(ctx, payer, req.ID, amount); err != nil {
 		var ie *ledger.InsufficientBalanceError
 		if errors.As(err, &ie) {
 			// Nothing reserved; an intent left behind is dropped by the
 			// reconciler, finding no reservation.
-			_ = b.store.dropIntent(ctx, shard, req.ID)
-			return 0, "", &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
+			_, _ = b.store.casIntent(ctx, shard, req.ID, intent, "")
+			return reservation{}, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
 				Message: fmt.Sprintf("balance %s TON does not cover this request (up to %s TON); top up first",
 					ledger.FormatTON(ie.Balance), ledger.FormatTON(ie.Needed))}
 		}
 		// The reservation may have been made (a lost reply): the intent
 		// stays, and the reconciler undoes it unless the job gets queued
 		// (a retry with this id).
-		return 0, "", b.moneyErr("reserve", err)
+		return reservation{}, b.moneyErr("reserve", err)
 	}
-	return amount, payer, nil
+	return reservation{amount: amount, payer: payer, intent: intent}, nil
 }
 
 func (b *Broker) moneyErr(op string, err error) *wire.Error {

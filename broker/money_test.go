@@ -103,14 +103,14 @@ func TestSettlerChargesJobQueuedAfterUnreserve(t *testing.T) {
 	queuedUnreserved := func(user string, spend func()) *wire.JobStatus {
 		t.Helper()
 		j := job(user)
-		rsv, payer, e := b.reserve(ctx, j)
+		rsv, e := b.reserve(ctx, j)
 		if e != nil {
 			t.Fatal(e)
 		}
-		if o := b.store.SubmitMany(ctx, []*wire.SubmitRequest{j}, []int64{rsv})[0]; o.Err != nil {
+		if o := b.store.SubmitMany(ctx, []*wire.SubmitRequest{j}, []int64{rsv.amount})[0]; o.Err != nil {
 			t.Fatal(o.Err)
 		}
-		if err := b.unreserve(ctx, payer, j); err != nil {
+		if err := b.unreserve(ctx, rsv.payer, rsv.intent, j); err != nil {
 			t.Fatal(err)
 		}
 		spend()
@@ -205,7 +205,7 @@ func TestAdminReservationsAndUnreserve(t *testing.T) {
 	if status, e := postJSONTo(srv.URL+"/v1/jobs", queued, nil); status != http.StatusAccepted && status != http.StatusOK {
 		t.Fatalf("submit: %d %v", status, e)
 	}
-	if _, _, e := b.reserve(ctx, missing); e != nil { // a submit that stopped before the store
+	if _, e := b.reserve(ctx, missing); e != nil { // a submit that stopped before the store
 		t.Fatal(e)
 	}
 	c := client.New(srv.URL, "t")

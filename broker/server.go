@@ -15,7 +15,6 @@ import (
 	"github.com/cocoon-network/cocoon/internal/obs"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/trust"
-	"github.com/cocoon-network/cocoon/wire"
 )
 
 // notifyChannel is the pub/sub channel submits announce their model on, so
@@ -37,8 +36,6 @@ type Broker struct {
 	submits  sync.WaitGroup // submits in flight, which a stopping broker lets finish
 	submitMu sync.RWMutex   // orders enterSubmit's Add before drain's Wait
 	passes   int            // recoverer passes (the recoverer's goroutine only)
-
-	intentCursor [wire.NumShards]uint64 // each shard's HSCAN cursor (the recoverer's goroutine only)
 }
 
 // New validates cfg and returns a Broker.
@@ -136,6 +133,7 @@ func (b *Broker) Start(ctx context.Context) {
 	if m := b.cfg.Money; m != nil {
 		agg := m.Ledger.NewAggregator(ledger.AggregatorConfig{Logger: b.log})
 		agg.Start(ctx)
+		go b.reconciler(ctx)
 	}
 }
 

@@ -76,6 +76,8 @@ var (
 	ErrConflict  = errors.New("conflict")
 	ErrCancelled = errors.New("job was cancelled")
 	ErrBusy      = errors.New("queue is full")
+	// ErrOtherUsersJob: a submit whose job id is already another user's job.
+	ErrOtherUsersJob = errors.New("job id is another user's job")
 )
 
 func (s *Store) now() int64 { return s.cfg.Clock.Now().UnixMilli() }

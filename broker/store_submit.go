@@ -42,9 +42,12 @@ for i = 0, (#ARGV - 2) / 5 - 1 do
   -- a billed job (x starts with its reservation, not 0) stored, or stored
   -- before: its submit's intent is done (a refused one keeps it)
   local billed = x ~= '' and string.byte(x, 1) ~= 48
-  if call('EXISTS', jk) == 1 then
+  local owner = call('HGET', jk, 'user')
+  if owner == user then
     out[i+1] = '0 0'
     if billed then call('HDEL', prefix .. 'intents', id) end
+  elseif owner then
+    out[i+1] = '-2 0' -- another user's job: not this submit's
   else
     local byUser = uqs[model]
     if not byUser then
@@ -164,13 +167,16 @@ func (s *Store) SubmitMany(ctx context.Context, reqs []*wire.SubmitRequest, rese
 			}
 			code, pos, ok := strings.Cut(res[n], " ")
 			p, perr := strconv.Atoi(pos)
-			if !ok || perr != nil || (code != "1" && code != "0" && code != "-1") {
+			if !ok || perr != nil || (code != "1" && code != "0" && code != "-1" && code != "-2") {
 				out[i].Err = fmt.Errorf("submit %s: malformed script reply", reqs[i].ID)
 				continue
 			}
 			out[i].Position = p
-			if code == "-1" {
+			switch code {
+			case "-1":
 				out[i].Err = ErrBusy
+			case "-2":
+				out[i].Err = ErrOtherUsersJob
 			}
 		}
 	}

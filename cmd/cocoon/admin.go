@@ -241,7 +241,7 @@ func adminReservations(ctx context.Context, c *client.Client, w io.Writer, user 
 		return err
 	}
 	if missing > 0 {
-		fmt.Fprintf(w, "%d held by jobs the broker does not have; if still so in a minute (a submit in flight reserves\nbefore it queues), give one back with: cocoon admin unreserve %s JOB\n", missing, user)
+		fmt.Fprintf(w, "%d held by jobs the broker does not have; the broker gives back what a failed submit left\nafter 5 minutes; if still so after 6, give one back with: cocoon admin unreserve %s JOB\n", missing, user)
 	}
 	return nil
 }
