@@ -215,7 +215,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 			fail(i, &wire.Error{Code: wire.CodeUnavailable, Status: http.StatusServiceUnavailable, Message: "request cancelled"})
 			continue
 		}
-		if b.cfg.Money != nil && time.Since(start) > reserveBudget {
+		if b.cfg.Money != nil && time.Since(start) > b.reserveBudget {
 			// A slow ledger: the batch's first intents must not age past
 			// intentGrace before their jobs are stored.
 			fail(i, &wire.Error{Code: wire.CodeUnavailable, Status: http.StatusServiceUnavailable, RetryAfterMs: 1000,

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cocoon-network/cocoon/broker/client"
+	"github.com/cocoon-network/cocoon/internal/testenv"
 	"github.com/cocoon-network/cocoon/ledger"
 	"github.com/cocoon-network/cocoon/wire"
 	"github.com/redis/go-redis/v9"
@@ -241,5 +244,64 @@ func TestAdminReservationsAndUnreserve(t *testing.T) {
 	b.cfg.Money = nil
 	if _, err := c.Reservations(ctx, "u1"); !errors.As(err, &we) || we.Code != wire.CodeConflict {
 		t.Fatalf("billing off: %v", err)
+	}
+}
+
+// slowReserve delays every ledger script that reserves a job.
+type slowReserve struct{ d time.Duration }
+
+func (h slowReserve) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h slowReserve) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h slowReserve) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		for _, a := range cmd.Args() {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, "reserve:") {
+				time.Sleep(h.d)
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestSlowLedgerStopsReservingBatch: a batch whose reserving outlasts the
+// budget reserves no more; its remaining jobs answer 503 with a retry hint
+// and hold nothing.
+func TestSlowLedgerStopsReservingBatch(t *testing.T) {
+	b, srv, _ := submitBroker(t, Config{})
+	ledgerRedis := testenv.StartRedis(t, testenv.RedisOptions{})
+	lc := ledgerRedis.Client()
+	lc.AddHook(slowReserve{d: 30 * time.Millisecond})
+	l := billed(t, b, lc)
+	b.reserveBudget = 50 * time.Millisecond
+	jobs := make([]wire.SubmitRequest, 6)
+	for i := range jobs {
+		jobs[i] = *job("u1")
+	}
+	var out wire.SubmitBatchResponse
+	if status, e := postJSONTo(srv.URL+"/v1/jobs/batch", wire.SubmitBatchRequest{Jobs: jobs}, &out); status != 200 {
+		t.Fatalf("batch: %d %v", status, e)
+	}
+	stored, refused := 0, 0
+	for i, r := range out.Results {
+		switch {
+		case r.Error == nil:
+			stored++
+		case r.Status == http.StatusServiceUnavailable && r.Error.RetryAfterMs > 0 && strings.Contains(r.Error.Message, "billing is slow"):
+			refused++
+			if v := intentOf(t, b, &jobs[i]); v != "" {
+				t.Errorf("refused job %d left intent %q", i, v)
+			}
+		default:
+			t.Fatalf("job %d: %+v %v", i, r, r.Error)
+		}
+	}
+	if stored < 1 || refused < 1 || stored+refused != len(jobs) {
+		t.Fatalf("%d stored, %d refused: want both", stored, refused)
+	}
+	held, err := l.Reservations(context.Background(), "u1")
+	if err != nil || len(held) != stored {
+		t.Fatalf("%d reservations (%v) for %d stored jobs", len(held), err, stored)
 	}
 }

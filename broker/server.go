@@ -36,6 +36,8 @@ type Broker struct {
 	submits  sync.WaitGroup // submits in flight, which a stopping broker lets finish
 	submitMu sync.RWMutex   // orders enterSubmit's Add before drain's Wait
 	passes   int            // recoverer passes (the recoverer's goroutine only)
+
+	reserveBudget time.Duration // reserveBudget; tests shorten it
 }
 
 // New validates cfg and returns a Broker.
@@ -54,6 +56,8 @@ func New(cfg Config) (*Broker, error) {
 		notify:  newNotifier(),
 		log:     cfg.Logger,
 		drainCh: make(chan struct{}),
+
+		reserveBudget: reserveBudget,
 	}
 	b.policyID = trust.PolicyID(cfg.Policy)
 	if cfg.AllowInsecure {
