@@ -244,6 +244,10 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		req, i := ok[k], at[k]
 		switch {
 		case reserved[k] == 0:
+		case errors.Is(o.Err, ErrOtherUsersJob) && rsvs[k].dup:
+			// The account already held this id's reservation: the other
+			// user's job's (both bill to one account). It stays.
+			_, _ = b.store.casIntent(ctx, wire.ShardOf(req.Model), req.ID, rsvs[k].intent, "")
 		case errors.Is(o.Err, ErrBusy), errors.Is(o.Err, ErrOtherUsersJob): // not queued: a retry reserves again
 			if err := b.unreserve(ctx, rsvs[k].payer, rsvs[k].intent, req); err != nil {
 				b.log.Warn("unreserve a refused job; the reconciler will", "job", req.ID, "err", err)

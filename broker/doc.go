@@ -7,6 +7,12 @@
 // gateway), authenticated by a service token, and the worker API for
 // workers, authenticated by the session token a worker gets when it joins.
 //
+// With billing on (Config.Money) a submit reserves the job's maximum cost
+// in the ledger before it queues the job, after writing a submit intent
+// (intents.go) so that a reservation whose job was never stored is found
+// and given back; the settler settles or releases it when the job ends
+// (settler.go). docs/architecture.md, Money, has the whole flow.
+//
 //	b, err := broker.New(broker.Config{Redis: rdb, Token: token})
 //	if err != nil { ... }
 //	err = b.Run(ctx) // serves until ctx ends, then drains

@@ -245,3 +245,26 @@ func TestSubmitRefusedLeavesNoIntent(t *testing.T) {
 		t.Fatalf("intent %q left by a refused submit", v)
 	}
 }
+
+// TestOtherUsersJobIDOfSameAccount: two users billed to one account (an
+// owner's API keys); the second submitting the first's job id is refused,
+// and the first job keeps the account's reservation.
+func TestOtherUsersJobIDOfSameAccount(t *testing.T) {
+	b, srv, _ := submitBroker(t, Config{Payer: func(_ context.Context, user string) (string, error) {
+		return "owner", nil
+	}})
+	l := billed(t, b, b.cfg.Redis)
+	first := job("key:a")
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", first, nil); s != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", s, e)
+	}
+	held := reservedOf(t, l, "owner")
+	second := *first
+	second.User = "key:b"
+	if s, e := postJSONTo(srv.URL+"/v1/jobs", &second, nil); s != http.StatusConflict {
+		t.Fatalf("the same id as another key: %d %v, want 409", s, e)
+	}
+	if got := reservedOf(t, l, "owner"); got != held || held <= 0 {
+		t.Fatalf("owner's reserved %d after the refusal, want %d (the first job's)", got, held)
+	}
+}

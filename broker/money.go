@@ -26,6 +26,7 @@ type reservation struct {
 	amount int64  // nanoTON reserved (0: billing is off)
 	payer  string // the account that pays
 	intent string // the submit's intent value (intents.go)
+	dup    bool   // the job id held this account's reservation already
 }
 
 // reserve grants the trial credit on a user's first job and reserves the
@@ -64,7 +65,8 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (reservat
 	if err != nil {
 		return reservation{}, b.internalErr("submit intent", err)
 	}
-	if _, err := m.Ledger.Reserve(ctx, payer, req.ID, amount); err != nil {
+	rc, err := m.Ledger.Reserve(ctx, payer, req.ID, amount)
+	if err != nil {
 		var ie *ledger.InsufficientBalanceError
 		if errors.As(err, &ie) {
 			// Nothing reserved; an intent left behind is dropped by the
@@ -79,7 +81,7 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (reservat
 		// (a retry with this id).
 		return reservation{}, b.moneyErr("reserve", err)
 	}
-	return reservation{amount: amount, payer: payer, intent: intent}, nil
+	return reservation{amount: amount, payer: payer, intent: intent, dup: rc.Duplicate}, nil
 }
 
 func (b *Broker) moneyErr(op string, err error) *wire.Error {

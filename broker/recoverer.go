@@ -27,14 +27,8 @@ func (b *Broker) recoverer(ctx context.Context) {
 func (b *Broker) recoverOnce(ctx context.Context) {
 	b.passes++
 	purge := b.passes%8 == 0 // done jobs past the retention: every 8th pass (2 s by default)
-	// Billed submits' intents left behind: every 20th pass (5 s by default).
-	intents := b.cfg.Money != nil && b.passes%20 == 0
-	now := b.cfg.Store.Clock.Now()
 	requeuedIn := map[int]bool{}
 	for shard := 0; shard < wire.NumShards; shard++ {
-		if intents {
-			b.reconcileIntents(ctx, shard, now)
-		}
 		if purge {
 			for {
 				n, err := b.store.PurgeFinished(ctx, shard, 500)

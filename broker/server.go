@@ -115,8 +115,9 @@ func (b *Broker) queueDepths(ctx context.Context) (map[string]float64, error) {
 	return out, nil
 }
 
-// Start runs the background loops (recoverer, janitor, notifications)
-// until ctx ends.
+// Start runs the background loops (recoverer, janitor, notifications,
+// settler, resealer; with billing, the ledger aggregator and the
+// submit-intent reconciler) until ctx ends.
 func (b *Broker) Start(ctx context.Context) {
 	_ = b.reg.refresh(ctx)
 	obs.QueueDepth.SetSource(b.queueDepths)

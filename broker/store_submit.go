@@ -27,8 +27,10 @@ import (
 // (attempts, next, tokens, seg, achunks, pt, ct), rsv 0, mcoef 1000 and an
 // empty eligible list; every reader takes a missing one as its default.
 // returns one string, per job "1 position" stored | "0 0" already stored
-// (idempotent) | "-1 depth" busy, joined by commas (one reply item, not
-// three per job)
+// by this user (idempotent) | "-1 depth" busy | "-2 0" another user's job,
+// joined by commas (one reply item, not three per job). A billed job (x not
+// starting with 0) stored or found stored has its submit's intent deleted
+// (intents.go).
 var submitScript = redis.NewScript(`
 local call = redis.call -- a local: no global lookup per call
 local prefix, maxq, origin = KEYS[1], tonumber(ARGV[1]), ARGV[2]
@@ -102,14 +104,16 @@ return table.concat(out, ',')
 const submitChunk = 128
 
 // SubmitOutcome is what storing one job did: its position in its user's
-// queue, or ErrBusy (Position is then the queue depth) or another error.
+// queue, or ErrBusy (Position is then the queue depth), ErrOtherUsersJob,
+// or another error.
 type SubmitOutcome struct {
 	Position int
 	Err      error
 }
 
 // Submit stores a validated job as queued. It returns the job's position in
-// its user's queue. Submitting the same id again changes nothing.
+// its user's queue. Submitting the same id again for the same user changes
+// nothing; another user's id is ErrOtherUsersJob.
 func (s *Store) Submit(ctx context.Context, r *wire.SubmitRequest) (int, error) {
 	o := s.SubmitMany(ctx, []*wire.SubmitRequest{r}, nil)[0]
 	return o.Position, o.Err
