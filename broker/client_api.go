@@ -231,9 +231,13 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 	}
 	// Once money is reserved, a client that hangs up must not cut the
 	// store short: whether its job was queued would be unknown until the
-	// reconciler resolved its intent.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
+	// reconciler resolved its intent. (Without billing nothing is owed: the
+	// request's context stays, and no timer per submit.)
+	if b.cfg.Money != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+	}
 	type wakeup struct {
 		jobs     int
 		eligible map[string]bool
@@ -247,7 +251,7 @@ func (b *Broker) submitJobs(ctx context.Context, reqs []*wire.SubmitRequest) []w
 		case errors.Is(o.Err, ErrOtherUsersJob) && rsvs[k].dup:
 			// The account already held this id's reservation: the other
 			// user's job's (both bill to one account). It stays.
-			_, _ = b.store.casIntent(ctx, wire.ShardOf(req.Model), req.ID, rsvs[k].intent, "")
+			_ = b.store.dropIntent(ctx, wire.ShardOf(req.Model), req.ID, rsvs[k].intent)
 		case errors.Is(o.Err, ErrBusy), errors.Is(o.Err, ErrOtherUsersJob): // not queued: a retry reserves again
 			if err := b.unreserve(ctx, rsvs[k].payer, rsvs[k].intent, req); err != nil {
 				b.log.Warn("unreserve a refused job; the reconciler will", "job", req.ID, "err", err)

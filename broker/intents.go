@@ -67,6 +67,12 @@ func (s *Store) casIntent(ctx context.Context, shard int, id, old, next string) 
 	return n == 1, err
 }
 
+// dropIntent deletes job id's intent if it still is intent.
+func (s *Store) dropIntent(ctx context.Context, shard int, id, intent string) error {
+	_, err := s.casIntent(ctx, shard, id, intent, "")
+	return err
+}
+
 // scanIntents reads a page of a shard's intents from cursor on (HSCAN):
 // job id -> value, and the cursor to go on from (0: the end).
 func (s *Store) scanIntents(ctx context.Context, shard int, cursor uint64) (map[string]string, uint64, error) {
@@ -136,8 +142,7 @@ func (b *Broker) reconcileIntent(ctx context.Context, shard int, id, v string, n
 	at, err := strconv.ParseInt(ms, 10, 64)
 	if err != nil || payer == "" {
 		b.log.Error("malformed submit intent dropped", "job", id, "value", v)
-		_, err := b.store.casIntent(ctx, shard, id, v, "")
-		return err
+		return b.store.dropIntent(ctx, shard, id, v)
 	}
 	if now.Sub(time.UnixMilli(at)) < intentGrace {
 		return nil
@@ -163,8 +168,7 @@ func (b *Broker) reconcileIntent(ctx context.Context, shard int, id, v string, n
 	default:
 		return err
 	}
-	_, err = b.store.casIntent(ctx, shard, id, claim, "")
-	return err
+	return b.store.dropIntent(ctx, shard, id, claim)
 }
 
 // unreserve undoes the reservation payer holds for a job the queue
@@ -177,6 +181,5 @@ func (b *Broker) unreserve(ctx context.Context, payer, intent string, req *wire.
 	if _, err := b.cfg.Money.Ledger.Unreserve(ctx, payer, req.ID); err != nil && !errors.Is(err, ledger.ErrNoReservation) {
 		return err
 	}
-	_, err := b.store.casIntent(ctx, wire.ShardOf(req.Model), req.ID, intent, "")
-	return err
+	return b.store.dropIntent(ctx, wire.ShardOf(req.Model), req.ID, intent)
 }

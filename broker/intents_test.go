@@ -24,31 +24,6 @@ func intentOf(t *testing.T, b *Broker, j *wire.SubmitRequest) string {
 	return v
 }
 
-// pauseAfterReserve pauses a Redis server once a ledger client has run
-// the reserve script of job id: the moment between a submit's reservation
-// and its job's store.
-type pauseAfterReserve struct {
-	id    string
-	redis *testenv.Redis
-	armed atomic.Bool
-}
-
-func (h *pauseAfterReserve) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *pauseAfterReserve) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-func (h *pauseAfterReserve) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		for _, a := range cmd.Args() {
-			if s, ok := a.(string); ok && s == "reserve:"+h.id && h.armed.CompareAndSwap(true, false) {
-				h.redis.Pause()
-			}
-		}
-		return err
-	}
-}
-
 // TestLostSubmitReplyKeepsReservation: the job store's Redis stalls right
 // after a submit reserved its money, so the broker times out on a submit
 // script that Redis then runs: the job is queued, the client got a 503.
@@ -79,14 +54,19 @@ func TestLostSubmitReplyKeepsReservation(t *testing.T) {
 	}
 	one := reservedOf(t, l, "u1")
 
+	// The job store's Redis stops right after the lost job's reserve
+	// script: between the submit's reservation and its job's store.
 	lost := job("u1")
-	hook := &pauseAfterReserve{id: lost.ID, redis: jobRedis}
-	hook.armed.Store(true)
-	ledgerClient.AddHook(hook)
+	var paused atomic.Bool
+	ledgerClient.AddHook(reserveHook{after: func(id string) {
+		if id == lost.ID && paused.CompareAndSwap(false, true) {
+			jobRedis.Pause()
+		}
+	}})
 	s, _ := postJSONTo(srv.URL+"/v1/jobs", lost, nil)
 	jobRedis.Resume()
-	if s != http.StatusServiceUnavailable || hook.armed.Load() {
-		t.Fatalf("submit to a stalled store: %d (paused: %v), want 503", s, !hook.armed.Load())
+	if s != http.StatusServiceUnavailable || !paused.Load() {
+		t.Fatalf("submit to a stalled store: %d (paused: %v), want 503", s, paused.Load())
 	}
 	if got := reservedOf(t, l, "u1"); got != 2*one {
 		t.Fatalf("after the lost reply: reserved %d, want %d", got, 2*one)

@@ -71,7 +71,7 @@ func (b *Broker) reserve(ctx context.Context, req *wire.SubmitRequest) (reservat
 		if errors.As(err, &ie) {
 			// Nothing reserved; an intent left behind is dropped by the
 			// reconciler, finding no reservation.
-			_, _ = b.store.casIntent(ctx, shard, req.ID, intent, "")
+			_ = b.store.dropIntent(ctx, shard, req.ID, intent)
 			return reservation{}, &wire.Error{Code: wire.CodeInsufficient, Status: http.StatusPaymentRequired,
 				Message: fmt.Sprintf("balance %s TON does not cover this request (up to %s TON); top up first",
 					ledger.FormatTON(ie.Balance), ledger.FormatTON(ie.Needed))}

@@ -247,21 +247,30 @@ func TestAdminReservationsAndUnreserve(t *testing.T) {
 	}
 }
 
-// slowReserve delays every ledger script that reserves a job.
-type slowReserve struct{ d time.Duration }
+// reserveHook runs before and after each ledger reserve script (its
+// op key "reserve:<job>" among the arguments), with the job id.
+type reserveHook struct{ before, after func(job string) }
 
-func (h slowReserve) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h slowReserve) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h reserveHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h reserveHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
-func (h slowReserve) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h reserveHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		job := ""
 		for _, a := range cmd.Args() {
 			if s, ok := a.(string); ok && strings.HasPrefix(s, "reserve:") {
-				time.Sleep(h.d)
+				job = strings.TrimPrefix(s, "reserve:")
 			}
 		}
-		return next(ctx, cmd)
+		if job != "" && h.before != nil {
+			h.before(job)
+		}
+		err := next(ctx, cmd)
+		if job != "" && h.after != nil {
+			h.after(job)
+		}
+		return err
 	}
 }
 
@@ -272,7 +281,7 @@ func TestSlowLedgerStopsReservingBatch(t *testing.T) {
 	b, srv, _ := submitBroker(t, Config{})
 	ledgerRedis := testenv.StartRedis(t, testenv.RedisOptions{})
 	lc := ledgerRedis.Client()
-	lc.AddHook(slowReserve{d: 30 * time.Millisecond})
+	lc.AddHook(reserveHook{before: func(string) { time.Sleep(30 * time.Millisecond) }})
 	l := billed(t, b, lc)
 	b.reserveBudget = 50 * time.Millisecond
 	jobs := make([]wire.SubmitRequest, 6)
